@@ -1,0 +1,380 @@
+"""Image files in and out: the one loader and saver shared by training, inference and the apps.
+
+Loading applies a single channel policy (EXIF orientation, palettes, 16-bit greyscale, alpha,
+CMYK...) so a model sees the same pixels at training and at inference time. Saving rounds to
+the nearest level, keeps 16-bit greyscale and alpha where the format can hold them, and writes
+atomically so an interrupted run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
+)
+
+# Greyscale modes whose samples go past 8 bits; read through numpy so nothing is quantised to 8 bits.
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_GREY_MODES = frozenset({"1", "L", "LA", "La"})
+# By mode, not by band name: LAB's "A" band is a colour axis. "a" modes are premultiplied.
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+# ITU-R BT.601 luma weights, the ones Pillow's "L" conversion uses.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+# Formats that store alpha / 16-bit greyscale when written by Pillow. Others (JPEG, BMP, PPM)
+# would fail or silently drop alpha on read-back, so alpha is composited on white for them.
+_ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP", "GIF"})
+_SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
+_LOSSY_FORMATS = frozenset({"JPEG", "WEBP"})
+# Errors Pillow raises while decoding broken or truncated data.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+
+
+class ImageReadError(Exception):
+    """An image file cannot be read; the message starts with the file path, then the problem."""
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A decoded image with what is needed to save a result of the same kind.
+
+    Attributes:
+        pixels: float32 ``[C, H, W]`` in [0, 1]; C is the number of channels requested.
+        alpha: float32 ``[1, H, W]`` in [0, 1] when the source had transparency and the
+            requested channels do not include alpha; otherwise None. Colour is not premultiplied.
+        bit_depth: 8 or 16, the precision the source stored, so outputs can keep it.
+        source_mode: Pillow mode of the file as opened, e.g. ``"RGB"``, ``"P"``, ``"I;16"``.
+        path: the file it came from, or None for an in-memory image.
+    """
+
+    pixels: torch.Tensor
+    alpha: torch.Tensor | None
+    bit_depth: int
+    source_mode: str
+    path: Path | None
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` has an image extension (case-insensitive); the file is not opened.
+
+    Args:
+        path: a file name or path.
+
+    Returns:
+        True when the suffix is in :data:`IMAGE_EXTENSIONS`.
+    """
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image files under ``folder``, sorted, skipping hidden files and folders (names starting with '.').
+
+    Args:
+        folder: the folder to list.
+        recursive: also list sub-folders.
+
+    Returns:
+        The image paths (``folder`` joined with their relative path), sorted by path components
+        so the order is the same on every machine.
+
+    Raises:
+        NotADirectoryError: ``folder`` is not an existing folder.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: no such folder")
+    if not recursive:
+        return sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.is_file() and is_image_file(p))
+    found = []
+    for directory, subdirectories, files in os.walk(root):
+        # Pruning in place stops os.walk from descending into hidden folders (.git, .cache...).
+        subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
+        found.extend(Path(directory, name) for name in files if not name.startswith(".") and is_image_file(name))
+    return sorted(found)
+
+
+def _bomb_error(path: str | os.PathLike, pixels: int | None, limit: int | None) -> ImageReadError:
+    count = f"{pixels} pixels" if pixels is not None else "too many pixels"
+    return ImageReadError(f"{path}: image has {count}, over the limit of {limit} (decompression-bomb protection)")
+
+
+def load_pil(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image.Image:
+    """Open and fully decode an image file, with its EXIF orientation applied.
+
+    Args:
+        path: the image file.
+        max_pixels: refuse images with more pixels than this, checked on the header before any
+            pixel is decoded. None uses Pillow's ``Image.MAX_IMAGE_PIXELS``. Pillow's own limit is
+            checked too, so this can only tighten it; to allow bigger images raise
+            ``Image.MAX_IMAGE_PIXELS`` itself.
+
+    Returns:
+        The decoded image, in the file's own mode, upright. Its file is already closed.
+
+    Raises:
+        ImageReadError: missing, a folder, empty, not an image, truncated or corrupt, or too big.
+    """
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    try:
+        # An explicit handle closes the file even for multi-frame formats Pillow would keep open.
+        handle = open(path, "rb")  # closed by the `with handle` below
+    except FileNotFoundError as error:
+        raise ImageReadError(f"{path}: no such file") from error
+    except IsADirectoryError as error:
+        raise ImageReadError(f"{path}: is a folder, not an image file") from error
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot open the file ({error.strerror or error})") from error
+    with handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
+        try:
+            with warnings.catch_warnings():
+                # Pillow only warns between 1x and 2x its limit: refuse those too, without a stray warning.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(handle)
+            width, height = image.size
+            if limit is not None and width * height > limit:
+                raise _bomb_error(path, width * height, limit)
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            # Pillow's message is "Image size (N pixels) exceeds limit of ..."; keep only N.
+            found = re.search(r"\((\d+) pixels\)", str(error))
+            raise _bomb_error(path, int(found.group(1)) if found else None, Image.MAX_IMAGE_PIXELS) from error
+        except UnidentifiedImageError as error:
+            raise ImageReadError(f"{path}: not an image file (cannot identify image)") from error
+        except _DECODE_ERRORS as error:
+            raise ImageReadError(f"{path}: image data is truncated or corrupt ({error})") from error
+    return image
+
+
+def _planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Colour ``[H, W, 1 or 3]`` and alpha ``[H, W]`` (or None) as float32 in [0, 1], and the bit depth."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(image).astype(np.float32)
+        return np.clip(values / 65535, 0, 1)[..., None], None, 16
+    if image.mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        if values.size and values.max() > 1:
+            values = values / 255
+        # Float files carry more than 8 bits of precision; 16-bit output keeps most of it.
+        return np.clip(values, 0, 1)[..., None], None, 16
+    # "transparency" in info covers palette, greyscale and RGB files with one transparent colour (PNG tRNS).
+    has_alpha = image.mode in _ALPHA_MODES or "transparency" in image.info
+    if image.mode in _GREY_MODES:
+        target = "LA" if has_alpha else "L"
+    else:
+        # Palettes, CMYK, YCbCr, LAB, HSV, RGBX... all go through Pillow's conversion to RGB(A).
+        target = "RGBA" if has_alpha else "RGB"
+    if image.mode != target:
+        image = image.convert(target)
+    values = np.asarray(image, dtype=np.float32) / 255
+    if values.ndim == 2:
+        values = values[..., None]
+    if has_alpha:
+        return values[..., :-1], values[..., -1], 8
+    return values, None, 8
+
+
+def pil_to_image_data(image: Image.Image, channels: int, path: str | os.PathLike | None = None) -> ImageData:
+    """Apply the channel policy to a decoded image (a file's, or one handed over by an app).
+
+    Greyscale is replicated to 3 channels; colour becomes ITU-R 601 luma for 1 channel; alpha
+    becomes the 4th channel when ``channels == 4`` (ones when the source has none), otherwise
+    it is split off into :attr:`ImageData.alpha`.
+
+    Args:
+        image: the image, EXIF orientation already applied (see :func:`load_pil`).
+        channels: 1, 3 or 4.
+        path: the file it came from, recorded in the result.
+
+    Returns:
+        The image data; pixels are float32 ``[channels, H, W]`` in [0, 1].
+
+    Raises:
+        ValueError: ``channels`` is not 1, 3 or 4, or Pillow cannot convert the image's mode.
+    """
+    if channels not in (1, 3, 4):
+        raise ValueError(f"channels must be 1, 3 or 4, got {channels}")
+    colour, alpha, bit_depth = _planes(image)
+    if channels == 1 and colour.shape[-1] == 3:
+        # Clipped because the float weights can sum to a hair over 1.
+        colour = np.clip(colour @ _LUMA, 0, 1)[..., None]
+    elif channels > 1 and colour.shape[-1] == 1:
+        colour = np.repeat(colour, 3, axis=-1)
+    if channels == 4:
+        opacity = alpha if alpha is not None else np.ones(colour.shape[:2], dtype=np.float32)
+        colour = np.concatenate([colour, opacity[..., None]], axis=-1)
+        alpha = None
+    return ImageData(
+        pixels=torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1))),
+        alpha=None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha[None])),
+        bit_depth=bit_depth,
+        source_mode=image.mode,
+        path=None if path is None else Path(path),
+    )
+
+
+def load_image(path: str | os.PathLike, channels: int = 3, *, max_pixels: int | None = None) -> ImageData:
+    """Read an image file with the channel policy of :func:`pil_to_image_data`.
+
+    Args:
+        path: the image file.
+        channels: 1, 3 or 4 channels in the returned pixels.
+        max_pixels: pixel-count limit, see :func:`load_pil`.
+
+    Returns:
+        The image data, pixels float32 ``[channels, H, W]`` in [0, 1].
+
+    Raises:
+        ImageReadError: the file cannot be read or converted (the message starts with the path).
+        ValueError: ``channels`` is not 1, 3 or 4.
+    """
+    # Checked before reading: a wrong argument is a caller's bug, not a problem with the file.
+    if channels not in (1, 3, 4):
+        raise ValueError(f"channels must be 1, 3 or 4, got {channels}")
+    image = load_pil(path, max_pixels=max_pixels)
+    try:
+        return pil_to_image_data(image, channels, path)
+    except ValueError as error:
+        raise ImageReadError(f"{path}: cannot convert image mode {image.mode} ({error})") from error
+
+
+def _as_chw(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    """``[C, H, W]`` or ``[1, C, H, W]`` → float32 ``[C, H, W]`` on the CPU, in [0, 1]."""
+    if tensor.ndim == 4 and tensor.shape[0] == 1:
+        tensor = tensor[0]
+    if tensor.ndim != 3:
+        raise ValueError(f"{name} must be [C, H, W] or [1, C, H, W], got shape {tuple(tensor.shape)}")
+    # NaNs would otherwise turn into arbitrary bytes in the integer conversion.
+    return torch.nan_to_num(tensor.detach().to("cpu", torch.float32), nan=0.0).clamp(0, 1)
+
+
+def _check_alpha(alpha: torch.Tensor, pixels: torch.Tensor) -> None:
+    if alpha.shape != (1, *pixels.shape[-2:]):
+        raise ValueError(
+            f"alpha must be [1, H, W] matching pixels {tuple(pixels.shape)}, got shape {tuple(alpha.shape)}"
+        )
+
+
+def _check_bit_depth(bit_depth: int) -> None:
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+
+
+def to_pil(pixels: torch.Tensor, bit_depth: int = 8, alpha: torch.Tensor | None = None) -> Image.Image:
+    """Convert pixels (and optional alpha) to a Pillow image, rounding to the nearest level.
+
+    Pillow has no 16-bit colour or 16-bit greyscale-with-alpha modes, so ``bit_depth=16`` gives
+    ``"I;16"`` only for 1 channel without alpha and falls back to 8 bits otherwise.
+
+    Args:
+        pixels: ``[C, H, W]`` or ``[1, C, H, W]``, C in {1, 3, 4}, values clamped to [0, 1].
+        bit_depth: 8 or 16.
+        alpha: ``[1, H, W]`` in [0, 1], attached as an alpha channel; not allowed with C == 4.
+
+    Returns:
+        An image in mode L, LA, RGB, RGBA or I;16.
+
+    Raises:
+        ValueError: bad rank, channel count, bit depth or alpha shape.
+    """
+    _check_bit_depth(bit_depth)
+    pixels = _as_chw(pixels, "pixels")
+    if pixels.shape[0] not in (1, 3, 4):
+        raise ValueError(f"pixels must have 1, 3 or 4 channels, got shape {tuple(pixels.shape)}")
+    if alpha is not None:
+        if pixels.shape[0] == 4:
+            raise ValueError("pixels already carry alpha as their 4th channel; pass alpha=None")
+        alpha = _as_chw(alpha, "alpha")
+        _check_alpha(alpha, pixels)
+        pixels = torch.cat([pixels, alpha])
+    if bit_depth == 16 and pixels.shape[0] == 1:
+        # Via int32: torch's uint16 support is partial, numpy's cast is exact after rounding.
+        levels = (pixels[0] * 65535).round().to(torch.int32).numpy().astype(np.uint16)
+        return Image.fromarray(levels)
+    levels = (pixels * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(levels[..., 0] if levels.shape[-1] == 1 else levels)
+
+
+def save_image(
+    pixels: torch.Tensor,
+    path: str | os.PathLike,
+    bit_depth: int = 8,
+    alpha: torch.Tensor | None = None,
+    quality: int = 95,
+) -> None:
+    """Save pixels atomically, in the format named by the suffix.
+
+    16-bit is written only for 1-channel PNG/TIFF (mode ``"I;16"``); 3-channel and other formats
+    fall back to 8 bits because Pillow cannot write 16-bit colour. Formats without alpha
+    (JPEG, BMP, PPM/PGM) get the image composited on white.
+
+    Args:
+        pixels: ``[C, H, W]`` or ``[1, C, H, W]`` float in [0, 1] (clamped), C in {1, 3, 4}.
+        path: output file; its folders are created.
+        bit_depth: 8 or 16, usually :attr:`ImageData.bit_depth` of the input.
+        alpha: ``[1, H, W]`` alpha to attach, e.g. :attr:`ImageData.alpha`.
+        quality: JPEG/WebP quality.
+
+    Raises:
+        ValueError: unknown suffix, bad rank, channel count, bit depth or alpha shape.
+    """
+    path = Path(path)
+    _check_bit_depth(bit_depth)
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None:
+        raise ValueError(f"{path}: unknown image file extension {path.suffix!r}")
+    pixels = _as_chw(pixels, "pixels")
+    if image_format not in _ALPHA_FORMATS:
+        if alpha is None and pixels.shape[0] == 4:
+            pixels, alpha = pixels[:3], pixels[3:]
+        if alpha is not None:
+            alpha = _as_chw(alpha, "alpha")
+            _check_alpha(alpha, pixels)
+            pixels = pixels * alpha + (1 - alpha)
+            alpha = None
+    image = to_pil(pixels, bit_depth if image_format in _SIXTEEN_BIT_FORMATS else 8, alpha)
+    options = {"quality": quality} if image_format in _LOSSY_FORMATS else {}
+    with atomic_write(path) as temporary:
+        image.save(temporary, format=image_format, **options)
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
+    """Write to a temporary file next to ``path`` and move it into place only on success.
+
+    The temporary name is hidden (``.{name}.tmp-{pid}-{random}{suffix}``, so :func:`list_images`
+    skips it) and keeps the suffix so writers that go by extension pick the right format.
+
+    Args:
+        path: the final file; its parent folders are created.
+
+    Yields:
+        The temporary path to write to.
+
+    Raises:
+        Whatever the body raises, after the temporary file is removed; ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+    try:
+        yield temporary
+        # Same folder, same file system: the rename is atomic, readers see the old or the new file.
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

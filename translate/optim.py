@@ -1,0 +1,65 @@
+"""Optimizer settings and learning-rate schedules shared by the pipelines.
+
+The schedule is a pure function of the step, so a resumed run sets exactly the learning rate
+the uninterrupted run had, with no scheduler state to save.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from translate.config import option
+
+LRPolicy = Literal["linear", "constant"]
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr_g: float = option(2e-4, "generator learning rate (Adam)")
+    lr_d: float = option(2e-4, "discriminator learning rate (Adam)")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+    lr_policy: LRPolicy = option("linear", "constant, or constant then linear decay to zero")
+    decay_fraction: float = option(0.5, "share of the total steps spent decaying (linear policy)")
+    foreach: bool = option(True, "multi-tensor Adam kernels (one launch for all parameters)")
+
+
+def lr_factor(policy: LRPolicy, step: int, total_steps: int, decay_fraction: float) -> float:
+    """Multiplier of the base learning rate at ``step`` (0-based) of ``total_steps``.
+
+    ``linear``: 1 for the first ``(1 - decay_fraction)`` of the run, then a straight line that
+    reaches 0 after the last step (pix2pix's 100 + 100 epochs is ``decay_fraction=0.5``).
+    """
+    if policy == "constant":
+        return 1.0
+    if policy != "linear":
+        raise ValueError(f"unknown lr_policy {policy!r}; choose one of: linear, constant")
+    if not 0.0 <= decay_fraction <= 1.0:
+        raise ValueError(f"decay_fraction must be in [0, 1], got {decay_fraction}")
+    decay_steps = round(total_steps * decay_fraction)
+    decay_start = total_steps - decay_steps
+    if step < decay_start or decay_steps == 0:
+        return 1.0
+    return max(0.0, 1.0 - (step - decay_start + 1) / (decay_steps + 1))
+
+
+def make_adam(parameters: Iterable[nn.Parameter], lr: float, config: OptimConfig) -> torch.optim.Adam:
+    """Adam with the config's betas; ``foreach`` uses one kernel launch for all parameters."""
+    params = [p for p in parameters if p.requires_grad]
+    return torch.optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2), foreach=config.foreach)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def set_requires_grad(module: nn.Module, requires_grad: bool) -> None:
+    """Freeze or unfreeze a network (the discriminator during the generator's step)."""
+    for parameter in module.parameters():
+        parameter.requires_grad_(requires_grad)
