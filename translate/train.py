@@ -1,0 +1,496 @@
+"""A generic trainer: it loops, logs what ``training_step`` returns, keeps EMA, checkpoints, resumes.
+
+It knows nothing about GANs. Everything model-specific lives in the pipeline.
+
+A run directory holds::
+
+    RUN_DIR/
+      run.json                  pipeline name, its config and the training settings
+      checkpoints/step_NNNNNNNN/ config.json + model.safetensors (loadable) + training_state.pt
+      best/                     the best held-out checkpoint (with validation)
+      final/                    the checkpoint at the last step
+      samples/step_NNNNNNNN.png input | output | target grids
+      log.csv, loss_curve.png   losses per step (and TensorBoard events when installed)
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from translate.checkpoint import (
+    CheckpointError,
+    load_module_weights,
+    module_weights,
+    save_checkpoint,
+)
+from translate.config import option, to_dict
+from translate.data import ResumableSampler
+from translate.imageio import save_image
+from translate.pipelines import Pipeline
+from translate.runtime import resolve_device, resolve_precision
+
+TRAINING_STATE_FILE = "training_state.pt"
+RUN_FILE = "run.json"
+_STEP_DIR = re.compile(r"^step_(\d{8})$")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = option(10_000, "total optimisation steps of the run (a resume continues up to it)")
+    batch_size: int = option(1, "images per step")
+    seed: int = option(0, "seeds initialisation, data order and augmentation draws")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option("auto", "auto = bf16 where supported, else fp32")
+    channels_last: bool = option(True, "channels_last memory format (faster convolutions on CPU)")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N")
+    workers: int = option(2, "data-loading worker processes")
+    log_every: int = option(10, "steps between log rows")
+    sample_every: int = option(500, "steps between sample grids (0 = only at the end)")
+    checkpoint_every: int = option(1000, "steps between checkpoints")
+    checkpoint_minutes: float = option(10.0, "also checkpoint after this much wall-clock time")
+    keep_checkpoints: int = option(2, "step checkpoints kept (older ones are deleted)")
+    val_every: int = option(0, "steps between held-out validations (0 = never)")
+    ema_decay: float = option(0.0, "exponential moving average of the inference weights (0 = off)")
+    stop_after: int = option(0, "stop (with a checkpoint) after this many steps in this invocation; 0 = no limit")
+
+
+class ExponentialMovingAverage:
+    """EMA copies of some modules: ``ema = decay * ema + (1 - decay) * current``; buffers are copied."""
+
+    def __init__(self, modules: dict[str, nn.Module], decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.shadows = {name: copy.deepcopy(module).eval().requires_grad_(False) for name, module in modules.items()}
+
+    @torch.no_grad()
+    def update(self, modules: dict[str, nn.Module]) -> None:
+        for name, module in modules.items():
+            shadow = self.shadows[name]
+            for (key, ema_value), value in zip(shadow.state_dict().items(), module.state_dict().values()):
+                if ema_value.is_floating_point() and "running_" not in key:
+                    ema_value.lerp_(value.to(ema_value.dtype), 1.0 - self.decay)
+                else:
+                    ema_value.copy_(value)
+
+    def weights(self) -> dict[str, Tensor]:
+        return module_weights(self.shadows)
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the loop checks after each step."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if hasattr(signal, "SIGTERM") and _is_main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def newest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete step checkpoint of a run (temporary folders never match)."""
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return None
+    steps = sorted(
+        (int(m.group(1)), child)
+        for child in folder.iterdir()
+        if (m := _STEP_DIR.match(child.name)) and (child / TRAINING_STATE_FILE).is_file()
+    )
+    return steps[-1][1] if steps else None
+
+
+@dataclass
+class TrainResult:
+    step: int
+    final_checkpoint: Path | None
+    interrupted_by: int | None
+    best_checkpoint: Path | None
+
+
+class Trainer:
+    """Trains a pipeline on a dataset into a run directory.
+
+    Args:
+        pipeline: built from its config (weights may come from ``--init``).
+        dataset: items are dicts of tensors (see the pipeline's ``build_dataset``).
+        run_dir: where checkpoints, samples and logs go.
+        config: training settings.
+        val_dataset: optional held-out set for ``val_every``.
+        description: extra entries for every checkpoint's config.json.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        dataset: Dataset,
+        run_dir: str | os.PathLike,
+        config: TrainConfig,
+        val_dataset: Dataset | None = None,
+        description: dict[str, Any] | None = None,
+    ) -> None:
+        if config.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {config.steps}")
+        if config.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {config.batch_size}")
+        self.pipeline = pipeline
+        self.dataset = dataset
+        self.val_dataset = val_dataset
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.description = description or {}
+        self.device = resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device)
+        self.step = 0
+        self.best_score = math.inf
+        self.ema: ExponentialMovingAverage | None = None
+        self._log_keys: list[str] | None = None
+
+    # ------------------------------------------------------------------ state
+    def _training_meta(self) -> dict[str, Any]:
+        data = self.dataset.describe() if hasattr(self.dataset, "describe") else {}
+        return {
+            "training": {
+                "step": self.step,
+                "data": data,
+                "precision": self.precision,
+                "settings": to_dict(self.config),
+            }
+        } | self.description
+
+    def _inference_weights(self) -> dict[str, Tensor]:
+        return self.ema.weights() if self.ema is not None else module_weights(self.pipeline.inference_modules())
+
+    def _write_training_state(self, path: Path) -> None:
+        state = {
+            "step": self.step,
+            "networks": module_weights(self.pipeline.training_modules()),
+            "pipeline": self.pipeline.training_state(),
+            "ema": self.ema.weights() if self.ema is not None else None,
+            "best_score": self.best_score,
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        torch.save(state, path)
+
+    def save(self) -> Path:
+        """Write a resumable, loadable checkpoint for the current step; keep the newest few."""
+        folder = self.run_dir / "checkpoints" / f"step_{self.step:08d}"
+        save_checkpoint(
+            self.pipeline,
+            folder,
+            weights=self._inference_weights(),
+            extra=self._training_meta(),
+            extra_files={TRAINING_STATE_FILE: self._write_training_state},
+        )
+        kept = sorted(p for p in folder.parent.iterdir() if _STEP_DIR.match(p.name))
+        for old in kept[: -max(1, self.config.keep_checkpoints)]:
+            shutil.rmtree(old, ignore_errors=True)
+        self._write_loss_curve()
+        return folder
+
+    def resume(self, checkpoint: Path) -> None:
+        """Continue from a step checkpoint written by :meth:`save` (after ``setup``)."""
+        path = checkpoint / TRAINING_STATE_FILE
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - any failure means a damaged file
+            raise CheckpointError(f"{path}: cannot read training state ({error})") from None
+        load_module_weights(self.pipeline.training_modules(), state["networks"], path)
+        self.pipeline.configure_runtime(self.device, self.precision, self.config.channels_last)
+        self.pipeline.load_training_state(state["pipeline"])
+        if self.ema is not None:
+            if state.get("ema") is None:
+                raise CheckpointError(f"{path}: has no EMA weights but ema_decay is set")
+            load_module_weights(self.ema.shadows, state["ema"], path)
+        self.step = int(state["step"])
+        self.best_score = float(state.get("best_score", math.inf))
+        torch.set_rng_state(state["rng_cpu"])
+        if torch.cuda.is_available() and state.get("rng_cuda"):
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+    def setup(self) -> None:
+        """Move to the device, create optimizers and EMA."""
+        self.pipeline.configure_runtime(self.device, self.precision, self.config.channels_last)
+        self.pipeline.setup_training(self.config.steps)
+        if self.config.ema_decay > 0:
+            self.ema = ExponentialMovingAverage(self.pipeline.inference_modules(), self.config.ema_decay)
+
+    # ------------------------------------------------------------------ loop
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        sampler = ResumableSampler(len(self.dataset), self.config.seed, start=self.step * self.config.batch_size)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            num_workers=self.config.workers,
+            persistent_workers=False,
+            pin_memory=self.device.type == "cuda",
+            # Its own generator, so creating the loader draws nothing from the global RNG that
+            # dropout uses: a resumed run continues the same random stream.
+            generator=torch.Generator().manual_seed(self.config.seed),
+        )
+        return iter(loader)
+
+    def fit(self, resume_from: Path | None = None) -> TrainResult:
+        """Train up to ``config.steps``; returns where the final checkpoint went.
+
+        SIGINT and SIGTERM stop the loop after the current step with a checkpoint written.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.setup()
+        if resume_from is not None:
+            self.resume(resume_from)
+        config = self.config
+        start_step = self.step
+        stop_at = config.steps if not config.stop_after else min(config.steps, start_step + config.stop_after)
+        self._prepare_log(start_step)
+        interrupted: int | None = None
+        last_save = time.monotonic()
+        best: Path | None = self.run_dir / "best" if (self.run_dir / "best").is_dir() else None
+        progress = _Progress(start_step, config.steps)
+        started = time.monotonic()
+        images_seen = 0
+        if self.step < stop_at:
+            batches = self._batches()
+            with _StopRequest() as stop:
+                while self.step < stop_at:
+                    batch = next(batches)
+                    losses = self.pipeline.training_step(batch, self.step)
+                    self.step += 1
+                    images_seen += config.batch_size
+                    if self.ema is not None:
+                        self.ema.update(self.pipeline.inference_modules())
+                    rate = images_seen / max(time.monotonic() - started, 1e-9)
+                    progress.update(self.step, losses, rate)
+                    if self.step % config.log_every == 0 or self.step == stop_at:
+                        self._log(losses, rate)
+                    if config.sample_every and self.step % config.sample_every == 0:
+                        self.write_samples(batch)
+                    if config.val_every and self.val_dataset is not None and self.step % config.val_every == 0:
+                        best = self._validate() or best
+                    due = self.step % config.checkpoint_every == 0 or (
+                        time.monotonic() - last_save > config.checkpoint_minutes * 60
+                    )
+                    if stop.signal is not None:
+                        interrupted = stop.signal
+                        break
+                    if due and self.step < stop_at:
+                        self.save()
+                        last_save = time.monotonic()
+                progress.close()
+                self.save()
+                if interrupted is None:
+                    self.write_samples(batch)
+        final = None
+        if self.step >= config.steps:
+            final = save_checkpoint(
+                self.pipeline, self.run_dir / "final", weights=self._inference_weights(), extra=self._training_meta()
+            )
+        return TrainResult(self.step, final, interrupted, best)
+
+    # ------------------------------------------------------------------ outputs
+    @torch.no_grad()
+    def write_samples(self, batch: dict[str, Any]) -> Path:
+        """A grid, one row per sample (at most 4), columns from ``pipeline.visuals``."""
+        columns = self.pipeline.visuals(batch)
+        rows = min(4, columns[0].shape[0])
+        height = max(c.shape[-2] for c in columns)
+        tiles = []
+        for row in range(rows):
+            for column in columns:
+                image = column[row].float().cpu()
+                if image.shape[0] == 1:
+                    image = image.expand(3, -1, -1)
+                image = image[:3]
+                if image.shape[-2] != height:
+                    image = torch.nn.functional.interpolate(image[None], size=(height, height), mode="nearest")[0]
+                tiles.append(image)
+        import torchvision.utils
+
+        grid = torchvision.utils.make_grid(tiles, nrow=len(columns), padding=2, pad_value=1.0)
+        path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
+        save_image(grid, path)
+        return path
+
+    @torch.no_grad()
+    def _validate(self) -> Path | None:
+        assert self.val_dataset is not None
+        loader = DataLoader(self.val_dataset, batch_size=self.config.batch_size, num_workers=0)
+        totals: dict[str, float] = {}
+        count = 0
+        for batch in loader:
+            size = len(batch["index"])
+            for key, value in self.pipeline.validation_metrics(batch).items():
+                totals[key] = totals.get(key, 0.0) + value * size
+            count += size
+        metrics = {f"val_{k}": v / max(count, 1) for k, v in totals.items()}
+        self._log(metrics, None)
+        score = metrics[f"val_{self.pipeline.validation_key}"]
+        if score < self.best_score:
+            self.best_score = score
+            return save_checkpoint(
+                self.pipeline,
+                self.run_dir / "best",
+                weights=self._inference_weights(),
+                extra=self._training_meta() | {"validation": metrics},
+            )
+        return None
+
+    def _prepare_log(self, start_step: int) -> None:
+        """Keep the rows of earlier steps on resume; drop rows past the resume point."""
+        path = self.run_dir / "log.csv"
+        if not path.exists():
+            return
+        with path.open(newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= start_step]
+        if rows:
+            self._log_keys = list(rows[0].keys())
+        with path.open("w", newline="") as handle:
+            if self._log_keys:
+                writer = csv.DictWriter(handle, self._log_keys)
+                writer.writeheader()
+                writer.writerows(rows)
+
+    def _log(self, values: dict[str, float], rate: float | None) -> None:
+        path = self.run_dir / "log.csv"
+        row: dict[str, Any] = {"step": self.step, "time": round(time.time(), 3)}
+        if rate is not None:
+            row["images_per_s"] = round(rate, 4)
+        row |= {k: round(v, 6) for k, v in values.items()}
+        if self._log_keys is None or not set(row) <= set(self._log_keys):
+            self._log_keys = list(dict.fromkeys((self._log_keys or []) + list(row)))
+            old_rows = []
+            if path.exists():
+                with path.open(newline="") as handle:
+                    old_rows = list(csv.DictReader(handle))
+            with path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, self._log_keys)
+                writer.writeheader()
+                writer.writerows(old_rows)
+        with path.open("a", newline="") as handle:
+            csv.DictWriter(handle, self._log_keys).writerow(row)
+        _tensorboard_log(self.run_dir, self.step, values)
+
+    def _write_loss_curve(self) -> None:
+        path = self.run_dir / "log.csv"
+        if not path.exists():
+            return
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        keys = [k for k in (self._log_keys or []) if k not in ("step", "time", "images_per_s")]
+        if not rows or not keys:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axis = plt.subplots(figsize=(8, 4.5))
+        for key in keys:
+            points = [(int(r["step"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
+            if points:
+                axis.plot(*zip(*points), label=key, marker="." if len(points) < 50 else None)
+        axis.set_xlabel("step")
+        axis.set_ylabel("loss / metric")
+        axis.legend()
+        axis.grid(alpha=0.3)
+        figure.tight_layout()
+        temporary = path.with_name(".loss_curve.tmp.png")
+        figure.savefig(temporary, dpi=100)
+        plt.close(figure)
+        os.replace(temporary, self.run_dir / "loss_curve.png")
+
+
+_TENSORBOARD: dict[str, Any] = {}
+
+
+def _tensorboard_log(run_dir: Path, step: int, values: dict[str, float]) -> None:
+    """TensorBoard event files beside the CSV when tensorboard is installed."""
+    key = str(run_dir)
+    if key not in _TENSORBOARD:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            _TENSORBOARD[key] = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError:
+            _TENSORBOARD[key] = None
+    writer = _TENSORBOARD[key]
+    if writer is not None:
+        for name, value in values.items():
+            writer.add_scalar(name, value, step)
+        writer.flush()
+
+
+class _Progress:
+    """A tqdm bar on a terminal; plain lines every so often elsewhere (log files)."""
+
+    def __init__(self, start: int, total: int) -> None:
+        self.interactive = sys.stderr.isatty()
+        self.last_line = time.monotonic()
+        self.total = total
+        self.bar = None
+        if self.interactive:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+
+    def update(self, step: int, losses: dict[str, float], rate: float) -> None:
+        summary = " ".join(f"{k}={v:.4g}" for k, v in losses.items())
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix_str(f"{summary} img/s={rate:.2f}", refresh=False)
+        elif time.monotonic() - self.last_line > 30 or step == self.total:
+            print(f"step {step}/{self.total} {summary} img/s={rate:.2f}", file=sys.stderr, flush=True)
+            self.last_line = time.monotonic()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def write_run_file(run_dir: Path, pipeline: Pipeline, config: TrainConfig, data: str) -> None:
+    """Record what a ``--resume`` needs to rebuild the run."""
+    document = {
+        "pipeline": pipeline.name,
+        "config": to_dict(pipeline.config),
+        "train": to_dict(config),
+        "data": data,
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    temporary = run_dir / f".{RUN_FILE}.tmp"
+    temporary.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(temporary, run_dir / RUN_FILE)
