@@ -17,7 +17,24 @@ def _maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return _spectral_norm(module) if enabled else module
 
 
-class PatchDiscriminator(nn.Module):
+class _ImageClassifier(nn.Module):
+    """Shared input checks of the single-scale discriminators; subclasses build ``self.body``."""
+
+    body: nn.Sequential
+
+    def __init__(self, in_channels: int, norm: NormKind) -> None:
+        super().__init__()
+        if norm == "cbn":
+            raise ValueError("discriminators take norm batch, instance or none (cbn is for generators)")
+        self.in_channels = in_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected [N, {self.in_channels}, H, W], got {tuple(x.shape)}")
+        return self.body(x)
+
+
+class PatchDiscriminator(_ImageClassifier):
     """PatchGAN: a fully convolutional classifier whose every output logit sees one patch.
 
     With ``n_layers=3`` each logit has a 70×70 receptive field (the pix2pix default).
@@ -42,12 +59,9 @@ class PatchDiscriminator(nn.Module):
         norm: NormKind = "instance",
         spectral_norm: bool = False,
     ) -> None:
-        super().__init__()
-        if norm == "cbn":
-            raise ValueError("discriminators take norm batch, instance or none (cbn is for generators)")
+        super().__init__(in_channels, norm)
         if n_layers < 1:
             raise ValueError(f"n_layers must be at least 1, got {n_layers}")
-        self.in_channels = in_channels
         # Spectral norm replaces the need for a norm layer's statistics; keep the bias then.
         bias = norm_needs_conv_bias(norm) or spectral_norm
         layers: list[nn.Module] = [
@@ -67,13 +81,8 @@ class PatchDiscriminator(nn.Module):
         layers.append(_maybe_sn(nn.Conv2d(width, 1, 4, stride=1, padding=1), spectral_norm))
         self.body = nn.Sequential(*layers)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected [N, {self.in_channels}, H, W], got {tuple(x.shape)}")
-        return self.body(x)
 
-
-class PixelDiscriminator(nn.Module):
+class PixelDiscriminator(_ImageClassifier):
     """A 1×1 PatchGAN: classifies every pixel on its own (colour statistics, no structure).
 
     Shape:
@@ -87,10 +96,7 @@ class PixelDiscriminator(nn.Module):
         norm: NormKind = "instance",
         spectral_norm: bool = False,
     ) -> None:
-        super().__init__()
-        if norm == "cbn":
-            raise ValueError("discriminators take norm batch, instance or none (cbn is for generators)")
-        self.in_channels = in_channels
+        super().__init__(in_channels, norm)
         bias = norm_needs_conv_bias(norm) or spectral_norm
         self.body = nn.Sequential(
             _maybe_sn(nn.Conv2d(in_channels, ndf, 1), spectral_norm),
@@ -100,11 +106,6 @@ class PixelDiscriminator(nn.Module):
             nn.LeakyReLU(0.2),
             _maybe_sn(nn.Conv2d(ndf * 2, 1, 1, bias=bias), spectral_norm),
         )
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected [N, {self.in_channels}, H, W], got {tuple(x.shape)}")
-        return self.body(x)
 
 
 class MultiScaleDiscriminator(nn.Module):

@@ -1,0 +1,161 @@
+"""Training-step throughput: a reference-equivalent baseline against the project's defaults, side by side.
+
+    python bench/train_step.py --pipeline pix2pix --size 256 --batch-size 1 --steps 10 [--json]
+
+Each setting runs in its own fresh process (so peak memory is its own), one after the other
+on the same inputs. Printed per setting: images/s, peak resident memory, GFLOP per step
+(counted by ``torch.utils.flop_counter``) and the achieved GFLOP/s, beside a bf16 and an fp32
+matmul peak measured in the same run. Ratios are against the baseline.
+
+Settings:
+    baseline  fp32, NCHW, eager, Adam without foreach, denormals as the CPU leaves them
+              (how pytorch-CycleGAN-and-pix2pix trains)
+    defaults  what ``translate train`` does on this machine (precision auto, channels_last,
+              foreach Adam, denormals flushed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SETTINGS = {
+    "baseline": {"precision": "fp32", "channels_last": False, "overrides": ["optim.foreach=false"], "flush_denormal": False},
+    "defaults": {"precision": "auto", "channels_last": True, "overrides": [], "flush_denormal": True},
+}
+
+PIPELINE_PRESETS = {
+    # The reference networks at the reference sizes.
+    "pix2pix": [],
+    "cyclegan": ["generator.kind=resnet", "generator.n_blocks=9"],
+}
+
+
+def matmul_peak(dtype_name: str, size: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of a square matmul in the given dtype (the hardware's practical peak)."""
+    import torch
+
+    dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[dtype_name]
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def run_setting(name: str, pipeline_name: str, size: int, batch_size: int, steps: int, warmup: int) -> dict:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from translate.config import apply_overrides
+    from translate.pipelines import get_pipeline_class
+    from translate.runtime import resolve_precision
+
+    setting = SETTINGS[name]
+    torch.set_flush_denormal(setting["flush_denormal"])
+    torch.manual_seed(0)
+    cls = get_pipeline_class(pipeline_name)
+    overrides = PIPELINE_PRESETS.get(pipeline_name, []) + [f"data.image_size={size}"] + setting["overrides"]
+    pipeline = cls(apply_overrides(cls.config_class(), overrides))
+    device = torch.device("cpu")
+    precision = resolve_precision(setting["precision"], device)
+    pipeline.configure_runtime(device, precision, setting["channels_last"])
+    pipeline.setup_training(total_steps=10_000)
+    generator = torch.Generator().manual_seed(0)
+    batch = {
+        "a": torch.rand(batch_size, pipeline.input_channels, size, size, generator=generator),
+        "b": torch.rand(batch_size, pipeline.output_channels, size, size, generator=generator),
+        "index": torch.arange(batch_size),
+    }
+    with FlopCounterMode(display=False) as counter:
+        pipeline.training_step(batch, 0)
+    flops = counter.get_total_flops()
+    for step in range(warmup):
+        pipeline.training_step(batch, step)
+    start = time.perf_counter()
+    for step in range(steps):
+        pipeline.training_step(batch, step)
+    seconds = time.perf_counter() - start
+    return {
+        "setting": name,
+        "precision": precision,
+        "channels_last": setting["channels_last"],
+        "images_per_s": steps * batch_size / seconds,
+        "seconds_per_step": seconds / steps,
+        "gflop_per_step": flops / 1e9,
+        "gflop_per_s": flops * steps / seconds / 1e9,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipeline", default="pix2pix")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--settings", default="baseline,defaults")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one setting in this process
+    args = parser.parse_args()
+
+    if args.one:
+        result = run_setting(args.one, args.pipeline, args.size, args.batch_size, args.steps, args.warmup)
+        print(json.dumps(result))
+        return 0
+
+    import torch
+
+    report = {
+        "pipeline": args.pipeline,
+        "size": args.size,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "threads": torch.get_num_threads(),
+        "matmul_peak_gflops": {"fp32": matmul_peak("fp32"), "bf16": matmul_peak("bf16")},
+        "results": [],
+    }
+    for name in args.settings.split(","):
+        command = [sys.executable, __file__, "--one", name] + [
+            f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k in ("pipeline", "size", "batch_size", "steps", "warmup")
+        ]
+        output = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if output.returncode:
+            print(output.stderr, file=sys.stderr)
+            return output.returncode
+        report["results"].append(json.loads(output.stdout.strip().splitlines()[-1]))
+    baseline = report["results"][0]["images_per_s"]
+    for result in report["results"]:
+        result["speedup"] = result["images_per_s"] / baseline
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    peaks = report["matmul_peak_gflops"]
+    print(
+        f"{args.pipeline} {args.size}×{args.size} batch {args.batch_size}, {args.steps} steps, "
+        f"{report['threads']} threads; matmul peak fp32 {peaks['fp32']:.0f} / bf16 {peaks['bf16']:.0f} GFLOP/s"
+    )
+    print(f"{'setting':<10} {'precision':<9} {'img/s':>7} {'speedup':>8} {'GFLOP/step':>11} {'GFLOP/s':>8} {'% bf16 peak':>12} {'peak MB':>8}")
+    for r in report["results"]:
+        print(
+            f"{r['setting']:<10} {r['precision']:<9} {r['images_per_s']:7.3f} {r['speedup']:7.2f}× {r['gflop_per_step']:11.1f} "
+            f"{r['gflop_per_s']:8.0f} {100 * r['gflop_per_s'] / peaks['bf16']:11.0f}% {r['peak_rss_mb']:8.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
