@@ -29,8 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SETTINGS = {
-    "baseline": {"precision": "fp32", "channels_last": False, "overrides": ["optim.foreach=false"], "flush_denormal": False},
+    "baseline": {"precision": "fp32", "channels_last": False, "overrides": ["optim.adam_kernel=loop"], "flush_denormal": False},
     "defaults": {"precision": "auto", "channels_last": True, "overrides": [], "flush_denormal": True},
+    # One lever at a time on top of the baseline, for the README's table (--settings ...).
+    "+foreach": {"precision": "fp32", "channels_last": False, "overrides": [], "flush_denormal": False},
+    "+flush": {"precision": "fp32", "channels_last": False, "overrides": ["optim.adam_kernel=loop"], "flush_denormal": True},
+    "+cl": {"precision": "fp32", "channels_last": True, "overrides": ["optim.adam_kernel=loop"], "flush_denormal": False},
+    "+bf16": {"precision": "bf16", "channels_last": False, "overrides": ["optim.adam_kernel=loop"], "flush_denormal": False},
+    "fp32-all": {"precision": "fp32", "channels_last": True, "overrides": [], "flush_denormal": True},
+    "bf16-all": {"precision": "bf16", "channels_last": True, "overrides": [], "flush_denormal": True},
+    "bf16-nocl": {"precision": "bf16", "channels_last": False, "overrides": [], "flush_denormal": True},
 }
 
 PIPELINE_PRESETS = {
@@ -55,7 +63,9 @@ def matmul_peak(dtype_name: str, size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def run_setting(name: str, pipeline_name: str, size: int, batch_size: int, steps: int, warmup: int) -> dict:
+def run_setting(
+    name: str, pipeline_name: str, size: int, batch_size: int, steps: int, warmup: int, extra: list[str]
+) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -67,7 +77,7 @@ def run_setting(name: str, pipeline_name: str, size: int, batch_size: int, steps
     torch.set_flush_denormal(setting["flush_denormal"])
     torch.manual_seed(0)
     cls = get_pipeline_class(pipeline_name)
-    overrides = PIPELINE_PRESETS.get(pipeline_name, []) + [f"data.image_size={size}"] + setting["overrides"]
+    overrides = PIPELINE_PRESETS.get(pipeline_name, []) + [f"data.image_size={size}"] + extra + setting["overrides"]
     pipeline = cls(apply_overrides(cls.config_class(), overrides))
     device = torch.device("cpu")
     precision = resolve_precision(setting["precision"], device)
@@ -108,12 +118,16 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--settings", default="baseline,defaults")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override applied to every setting (e.g. generator.ngf=32)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one setting in this process
     args = parser.parse_args()
 
     if args.one:
-        result = run_setting(args.one, args.pipeline, args.size, args.batch_size, args.steps, args.warmup)
+        result = run_setting(
+            args.one, args.pipeline, args.size, args.batch_size, args.steps, args.warmup, args.overrides
+        )
         print(json.dumps(result))
         return 0
 
@@ -131,7 +145,7 @@ def main() -> int:
     for name in args.settings.split(","):
         command = [sys.executable, __file__, "--one", name] + [
             f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k in ("pipeline", "size", "batch_size", "steps", "warmup")
-        ]
+        ] + [f"--set={o}" for o in args.overrides]
         output = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         if output.returncode:
             print(output.stderr, file=sys.stderr)
