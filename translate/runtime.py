@@ -10,6 +10,7 @@ import torch
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
@@ -49,6 +50,19 @@ def resolve_precision(requested: str, device: torch.device) -> Precision:
     if requested == "fp16" and device.type != "cuda":
         raise ValueError("fp16 autocast is for GPUs; on the CPU use bf16 or fp32")
     return requested  # type: ignore[return-value]
+
+
+def candidate_precisions(requested: str, device: torch.device) -> list[Precision]:
+    """The precisions a training run may use: ``auto`` = every one the hardware runs natively.
+
+    Which of them is fastest depends on the network and the image size, so the trainer times
+    them (see :meth:`translate.train.Trainer.setup`); an explicit request is checked and kept.
+    """
+    if requested == "auto":
+        if device.type == "cuda":
+            return ["bf16" if bf16_supported(device) else "fp16", "fp32"]
+        return ["bf16", "fp32"] if bf16_supported(device) else ["fp32"]
+    return [resolve_precision(requested, device)]
 
 
 @contextlib.contextmanager

@@ -42,9 +42,20 @@ from translate.checkpoint import (
 )
 from translate.config import option, to_dict
 from translate.data import ResumableSampler
+from translate.distributed import (
+    DistributedContext,
+    any_rank,
+    barrier,
+    broadcast_modules,
+    gather_objects,
+    init_distributed,
+    local_device,
+    synchronise_optimizer,
+    use_sync_batchnorm,
+)
 from translate.imageio import save_image
 from translate.pipelines import Pipeline
-from translate.runtime import resolve_device, resolve_precision
+from translate.runtime import MemoryFormat, Precision, candidate_precisions, resolve_device, resolve_precision
 
 TRAINING_STATE_FILE = "training_state.pt"
 RUN_FILE = "run.json"
@@ -56,8 +67,12 @@ class TrainConfig:
     steps: int = option(10_000, "total optimisation steps of the run (a resume continues up to it)")
     batch_size: int = option(1, "images per step")
     seed: int = option(0, "seeds initialisation, data order and augmentation draws")
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = option("auto", "auto = bf16 where supported, else fp32")
-    channels_last: bool = option(True, "channels_last memory format (faster convolutions on CPU)")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
+        "auto", "auto = time a few steps in each precision the hardware supports and train in the fastest"
+    )
+    memory_format: MemoryFormat = option(
+        "auto", "auto (timed like precision), channels_last or contiguous"
+    )
     device: str = option("auto", "auto, cpu, cuda, cuda:N")
     workers: int = option(2, "data-loading worker processes")
     log_every: int = option(10, "steps between log rows")
@@ -68,6 +83,7 @@ class TrainConfig:
     val_every: int = option(0, "steps between held-out validations (0 = never)")
     ema_decay: float = option(0.0, "exponential moving average of the inference weights (0 = off)")
     stop_after: int = option(0, "stop (with a checkpoint) after this many steps in this invocation; 0 = no limit")
+    sync_batchnorm: bool = option(False, "under torchrun: batch-norm statistics over all ranks (GPUs only)")
 
 
 class ExponentialMovingAverage:
@@ -161,6 +177,7 @@ class Trainer:
         config: TrainConfig,
         val_dataset: Dataset | None = None,
         description: dict[str, Any] | None = None,
+        distributed: DistributedContext | None = None,
     ) -> None:
         if config.steps < 1:
             raise ValueError(f"steps must be at least 1, got {config.steps}")
@@ -172,8 +189,14 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.config = config
         self.description = description or {}
-        self.device = resolve_device(config.device)
-        self.precision = resolve_precision(config.precision, self.device)
+        device = resolve_device(config.device)
+        self.distributed = distributed if distributed is not None else init_distributed(device)
+        self.device = local_device(device, self.distributed)
+        # Checked now (a clear error before any work); the choice among them is made in setup().
+        self.precision_candidates = candidate_precisions(config.precision, self.device)
+        self.precision: Precision = self.precision_candidates[0]
+        self.channels_last = config.memory_format != "contiguous"
+        self.runtime_timings: list[dict[str, Any]] = []
         self.step = 0
         self.best_score = math.inf
         self.ema: ExponentialMovingAverage | None = None
@@ -187,6 +210,8 @@ class Trainer:
                 "step": self.step,
                 "data": data,
                 "precision": self.precision,
+                "channels_last": self.channels_last,
+                "world_size": self.distributed.world_size,
                 "settings": to_dict(self.config),
             }
         } | self.description
@@ -194,43 +219,57 @@ class Trainer:
     def _inference_weights(self) -> dict[str, Tensor]:
         return self.ema.weights() if self.ema is not None else module_weights(self.pipeline.inference_modules())
 
-    def _write_training_state(self, path: Path) -> None:
-        state = {
+    def _training_state(self, rng_states: list[Any]) -> dict[str, Any]:
+        return {
             "step": self.step,
             "networks": module_weights(self.pipeline.training_modules()),
             "pipeline": self.pipeline.training_state(),
             "ema": self.ema.weights() if self.ema is not None else None,
             "best_score": self.best_score,
-            "rng_cpu": torch.get_rng_state(),
+            "runtime": {"precision": self.precision, "channels_last": self.channels_last},
+            "rng_cpu": rng_states[0],
+            # One CPU generator state per rank, so each rank's dropout continues its own stream.
+            "rng_cpu_ranks": rng_states,
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
-        torch.save(state, path)
 
     def save(self) -> Path:
-        """Write a resumable, loadable checkpoint for the current step; keep the newest few."""
+        """Write a resumable, loadable checkpoint for the current step; keep the newest few.
+
+        Under torchrun every rank calls it (the RNG states are gathered); rank 0 writes.
+        """
         folder = self.run_dir / "checkpoints" / f"step_{self.step:08d}"
-        save_checkpoint(
-            self.pipeline,
-            folder,
-            weights=self._inference_weights(),
-            extra=self._training_meta(),
-            extra_files={TRAINING_STATE_FILE: self._write_training_state},
-        )
-        kept = sorted(p for p in folder.parent.iterdir() if _STEP_DIR.match(p.name))
-        for old in kept[: -max(1, self.config.keep_checkpoints)]:
-            shutil.rmtree(old, ignore_errors=True)
-        self._write_loss_curve()
+        rng_states = gather_objects(torch.get_rng_state(), self.distributed)
+        if self.distributed.is_main:
+            state = self._training_state(rng_states)
+            save_checkpoint(
+                self.pipeline,
+                folder,
+                weights=self._inference_weights(),
+                extra=self._training_meta(),
+                extra_files={TRAINING_STATE_FILE: lambda path: torch.save(state, path)},
+            )
+            kept = sorted(p for p in folder.parent.iterdir() if _STEP_DIR.match(p.name))
+            for old in kept[: -max(1, self.config.keep_checkpoints)]:
+                shutil.rmtree(old, ignore_errors=True)
+            self._write_loss_curve()
+        barrier(self.distributed)
         return folder
 
-    def resume(self, checkpoint: Path) -> None:
-        """Continue from a step checkpoint written by :meth:`save` (after ``setup``)."""
+    @staticmethod
+    def read_training_state(checkpoint: Path) -> dict[str, Any]:
         path = checkpoint / TRAINING_STATE_FILE
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # noqa: BLE001 - any failure means a damaged file
             raise CheckpointError(f"{path}: cannot read training state ({error})") from None
+
+    def resume(self, checkpoint: Path, state: dict[str, Any] | None = None) -> None:
+        """Continue from a step checkpoint written by :meth:`save` (after ``setup``)."""
+        path = checkpoint / TRAINING_STATE_FILE
+        state = state if state is not None else self.read_training_state(checkpoint)
         load_module_weights(self.pipeline.training_modules(), state["networks"], path)
-        self.pipeline.configure_runtime(self.device, self.precision, self.config.channels_last)
+        self.pipeline.configure_runtime(self.device, self.precision, self.channels_last)
         self.pipeline.load_training_state(state["pipeline"])
         if self.ema is not None:
             if state.get("ema") is None:
@@ -238,20 +277,103 @@ class Trainer:
             load_module_weights(self.ema.shadows, state["ema"], path)
         self.step = int(state["step"])
         self.best_score = float(state.get("best_score", math.inf))
-        torch.set_rng_state(state["rng_cpu"])
+        rank_states = state.get("rng_cpu_ranks") or []
+        own = self.distributed.rank if len(rank_states) == self.distributed.world_size else None
+        torch.set_rng_state(rank_states[own] if own is not None else state["rng_cpu"])
         if torch.cuda.is_available() and state.get("rng_cuda"):
             torch.cuda.set_rng_state_all(state["rng_cuda"])
 
-    def setup(self) -> None:
-        """Move to the device, create optimizers and EMA."""
-        self.pipeline.configure_runtime(self.device, self.precision, self.config.channels_last)
-        self.pipeline.setup_training(self.config.steps)
+    def setup(self, runtime: dict[str, Any] | None = None) -> None:
+        """Choose precision and memory format, move to the device, create optimizers and EMA.
+
+        Args:
+            runtime: the choice a resumed run made (``precision``, ``channels_last``); when
+                None and the config says ``auto``, the fastest choice is timed here.
+        """
+        # Denormal gradients and moments (tiny values in deep layers) are slow on x86 CPUs.
+        torch.set_flush_denormal(True)
+        if self.config.sync_batchnorm:
+            use_sync_batchnorm(self.pipeline.training_modules().values(), self.distributed, self.device)
+        if runtime is not None:
+            self.precision, self.channels_last = runtime["precision"], bool(runtime["channels_last"])
+            self.pipeline.configure_runtime(self.device, self.precision, self.channels_last)
+            self.pipeline.setup_training(self.config.steps)
+        else:
+            self._choose_runtime()
+        broadcast_modules(self.pipeline.training_modules().values(), self.distributed)
+        for optimizer in self.pipeline.optimizers().values():
+            synchronise_optimizer(optimizer, self.distributed)
         if self.config.ema_decay > 0:
             self.ema = ExponentialMovingAverage(self.pipeline.inference_modules(), self.config.ema_decay)
 
+    def _runtime_candidates(self) -> list[tuple[Precision, bool]]:
+        formats = {"auto": [True, False], "channels_last": [True], "contiguous": [False]}[self.config.memory_format]
+        return [(precision, channels_last) for precision in self.precision_candidates for channels_last in formats]
+
+    def _choose_runtime(self, timed_steps: int = 2) -> None:
+        """Time a few training steps in each candidate precision × memory format; keep the fastest.
+
+        Which is fastest depends on the network, its width, the image and batch size and the
+        processor (bf16 wins on a 256² U-Net here and can lose on narrow 64² ones), so it is
+        measured rather than assumed. The weights, optimizer and RNG states are restored
+        afterwards, so the run is the same as if it had started with the winner.
+        """
+        candidates = self._runtime_candidates()
+        if len(candidates) == 1:
+            self.precision, self.channels_last = candidates[0]
+            self.pipeline.configure_runtime(self.device, self.precision, self.channels_last)
+            self.pipeline.setup_training(self.config.steps)
+            return
+        self.pipeline.configure_runtime(self.device, *candidates[0])
+        self.pipeline.setup_training(self.config.steps)
+        weights = copy.deepcopy({name: m.state_dict() for name, m in self.pipeline.training_modules().items()})
+        pipeline_state = copy.deepcopy(self.pipeline.training_state())
+        rng = torch.get_rng_state()
+        # A batch drawn with another seed: the run's own sample stream is untouched.
+        probe = next(iter(DataLoader(
+            self.dataset, batch_size=self.config.batch_size, num_workers=0,
+            sampler=ResumableSampler(len(self.dataset), self.config.seed + 1),
+        )))
+        seconds: dict[tuple[Precision, bool], float] = {}
+        for candidate in candidates:
+            self.pipeline.configure_runtime(self.device, *candidate)
+            self.pipeline.setup_training(self.config.steps)
+            self.pipeline.training_step(probe, 0)  # warm-up: kernel selection, weight packing
+            times = []
+            for _ in range(timed_steps):
+                started = time.perf_counter()
+                self.pipeline.training_step(probe, 0)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                times.append(time.perf_counter() - started)
+            seconds[candidate] = min(times)  # the least disturbed by other work on the machine
+        choice = min(seconds, key=seconds.__getitem__)
+        # Every rank must train the same way: rank 0's measurement decides.
+        self.precision, self.channels_last = gather_objects(choice, self.distributed)[0]  # type: ignore[misc]
+        self.runtime_timings = [
+            {"precision": p, "channels_last": c, "seconds_per_step": round(s, 4)} for (p, c), s in seconds.items()
+        ]
+        for name, module in self.pipeline.training_modules().items():
+            module.load_state_dict(weights[name])
+        self.pipeline.configure_runtime(self.device, self.precision, self.channels_last)
+        self.pipeline.setup_training(self.config.steps)
+        self.pipeline.load_training_state(pipeline_state)
+        torch.set_rng_state(rng)
+        if self.distributed.is_main:
+            table = ", ".join(
+                f"{p}{'+channels_last' if c else ''} {s:.3f} s" for (p, c), s in sorted(seconds.items(), key=lambda x: x[1])
+            )
+            print(f"runtime: timed one step each: {table}; training in the fastest", file=sys.stderr)
+
     # ------------------------------------------------------------------ loop
     def _batches(self) -> Iterator[dict[str, Any]]:
-        sampler = ResumableSampler(len(self.dataset), self.config.seed, start=self.step * self.config.batch_size)
+        sampler = ResumableSampler(
+            len(self.dataset),
+            self.config.seed,
+            start=self.step * self.config.batch_size,
+            rank=self.distributed.rank,
+            world_size=self.distributed.world_size,
+        )
         loader = DataLoader(
             self.dataset,
             batch_size=self.config.batch_size,
@@ -269,19 +391,25 @@ class Trainer:
         """Train up to ``config.steps``; returns where the final checkpoint went.
 
         SIGINT and SIGTERM stop the loop after the current step with a checkpoint written.
+        Under torchrun, rank 0 logs, samples, validates and writes checkpoints; a stop or a
+        time-based checkpoint on any rank is agreed by all, so they stay in step.
         """
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.setup()
+        main = self.distributed.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = self.read_training_state(resume_from) if resume_from is not None else None
+        self.setup(runtime=state.get("runtime") if state is not None else None)
         if resume_from is not None:
-            self.resume(resume_from)
+            self.resume(resume_from, state)
         config = self.config
         start_step = self.step
         stop_at = config.steps if not config.stop_after else min(config.steps, start_step + config.stop_after)
-        self._prepare_log(start_step)
+        if main:
+            self._prepare_log(start_step)
         interrupted: int | None = None
         last_save = time.monotonic()
         best: Path | None = self.run_dir / "best" if (self.run_dir / "best").is_dir() else None
-        progress = _Progress(start_step, config.steps)
+        progress = _Progress(start_step, config.steps, enabled=main)
         started = time.monotonic()
         images_seen = 0
         if self.step < stop_at:
@@ -291,35 +419,37 @@ class Trainer:
                     batch = next(batches)
                     losses = self.pipeline.training_step(batch, self.step)
                     self.step += 1
-                    images_seen += config.batch_size
+                    images_seen += config.batch_size * self.distributed.world_size
                     if self.ema is not None:
                         self.ema.update(self.pipeline.inference_modules())
                     rate = images_seen / max(time.monotonic() - started, 1e-9)
                     progress.update(self.step, losses, rate)
-                    if self.step % config.log_every == 0 or self.step == stop_at:
+                    if main and (self.step % config.log_every == 0 or self.step == stop_at):
                         self._log(losses, rate)
-                    if config.sample_every and self.step % config.sample_every == 0:
+                    if main and config.sample_every and self.step % config.sample_every == 0:
                         self.write_samples(batch)
                     if config.val_every and self.val_dataset is not None and self.step % config.val_every == 0:
-                        best = self._validate() or best
-                    due = self.step % config.checkpoint_every == 0 or (
-                        time.monotonic() - last_save > config.checkpoint_minutes * 60
+                        best = (self._validate() if main else None) or best
+                        barrier(self.distributed)
+                    due = self.step % config.checkpoint_every == 0 or any_rank(
+                        time.monotonic() - last_save > config.checkpoint_minutes * 60, self.distributed
                     )
-                    if stop.signal is not None:
-                        interrupted = stop.signal
+                    if any_rank(stop.signal is not None, self.distributed):
+                        interrupted = stop.signal if stop.signal is not None else signal.SIGTERM
                         break
                     if due and self.step < stop_at:
                         self.save()
                         last_save = time.monotonic()
                 progress.close()
                 self.save()
-                if interrupted is None:
+                if interrupted is None and main:
                     self.write_samples(batch)
         final = None
         if self.step >= config.steps:
-            final = save_checkpoint(
-                self.pipeline, self.run_dir / "final", weights=self._inference_weights(), extra=self._training_meta()
-            )
+            final = self.run_dir / "final"
+            if main:
+                save_checkpoint(self.pipeline, final, weights=self._inference_weights(), extra=self._training_meta())
+            barrier(self.distributed)
         return TrainResult(self.step, final, interrupted, best)
 
     # ------------------------------------------------------------------ outputs
@@ -458,8 +588,9 @@ def _tensorboard_log(run_dir: Path, step: int, values: dict[str, float]) -> None
 class _Progress:
     """A tqdm bar on a terminal; plain lines every so often elsewhere (log files)."""
 
-    def __init__(self, start: int, total: int) -> None:
-        self.interactive = sys.stderr.isatty()
+    def __init__(self, start: int, total: int, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.interactive = enabled and sys.stderr.isatty()
         self.last_line = time.monotonic()
         self.total = total
         self.bar = None
@@ -473,7 +604,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
             self.bar.set_postfix_str(f"{summary} img/s={rate:.2f}", refresh=False)
-        elif time.monotonic() - self.last_line > 30 or step == self.total:
+        elif self.enabled and (time.monotonic() - self.last_line > 30 or step == self.total):
             print(f"step {step}/{self.total} {summary} img/s={rate:.2f}", file=sys.stderr, flush=True)
             self.last_line = time.monotonic()
 

@@ -101,8 +101,7 @@ class Pipeline(nn.Module, ABC):
         self.precision = precision
         self.channels_last = channels_last
         self.to(device)
-        if channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         return self
 
     def autocast(self) -> Any:
@@ -128,6 +127,11 @@ class Pipeline(nn.Module, ABC):
     @abstractmethod
     def training_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         """One optimisation step on ``batch``; returns the losses to log."""
+
+    @abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers :meth:`setup_training` made; under torchrun the trainer averages their
+        gradients over the ranks before each step."""
 
     def training_state(self) -> dict[str, Any]:
         """Optimizer states and anything else (image pools, augmentation strength) a resume needs."""

@@ -117,6 +117,9 @@ class Pix2Pix(Pipeline):
         self.optimizer_g = make_adam(self.generator.parameters(), optim.lr_g, optim)
         self.optimizer_d = make_adam(self.discriminator.parameters(), optim.lr_d, optim)
 
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.optimizer_g, "discriminator": self.optimizer_d}
+
     def _discriminate(self, condition: Tensor, images: Tensor) -> Tensor | list[Tensor]:
         images, condition = self.augment(images, condition)
         assert condition is not None
