@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test install clean-venv
 
 # The venv is (re)built when the requirements or the package metadata change.
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/system_packages.sh
+	bash scripts/system_packages.sh
 	test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
