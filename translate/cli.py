@@ -13,9 +13,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from translate.config import ConfigError, apply_overrides, describe, from_dict, to_dict
+
+
+if TYPE_CHECKING:
+    from translate.distributed import DistributedContext
+    from translate.pipelines import Pipeline
+    from translate.train import TrainConfig
 
 
 class UsageError(Exception):
@@ -25,10 +31,15 @@ class UsageError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from translate.checkpoint import CheckpointError
     from translate.data import DatasetError
+    from translate.evaluate import EvaluationError
     from translate.imageio import ImageReadError
     from translate.infer import ConvertError
+    from translate.metrics import MetricError
 
-    return (UsageError, ConfigError, CheckpointError, DatasetError, ImageReadError, ConvertError)
+    return (UsageError, ConfigError, CheckpointError, DatasetError, ImageReadError, ConvertError) + (
+        EvaluationError,
+        MetricError,
+    )
 
 
 # ---------------------------------------------------------------------------------- train
@@ -37,7 +48,8 @@ _TRAIN_FLAGS = {
     "--steps": ("steps", int, "total steps of the run; with --resume, continue up to this step"),
     "--batch-size": ("batch_size", int, "images per step"),
     "--seed": ("seed", int, "random seed"),
-    "--precision": ("precision", str, "auto, fp32, bf16 (auto = bf16 where the hardware supports it)"),
+    "--precision": ("precision", str, "auto, fp32, bf16 (auto = the fastest the hardware supports, timed)"),
+    "--memory-format": ("memory_format", str, "auto, channels_last, contiguous (auto = the fastest, timed)"),
     "--device": ("device", str, "auto, cpu, cuda, cuda:N"),
     "--workers": ("workers", int, "data-loading worker processes"),
     "--log-every": ("log_every", int, "steps between log rows"),
@@ -67,7 +79,8 @@ def _train_parser(pipeline: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     parser.add_argument("--init", metavar="CHECKPOINT", help="fine-tune from a checkpoint (folder or shipped name)")
     parser.add_argument("--description", help="one line on what the model does, kept in config.json")
-    parser.add_argument("--no-channels-last", action="store_true", help="keep the NCHW memory format")
+    parser.add_argument("--no-channels-last", action="store_true", help="same as --memory-format contiguous")
+    parser.add_argument("--sync-batchnorm", action="store_true", help="under torchrun: batch norm over all ranks (GPUs)")
     for flag, (_, kind, text) in _TRAIN_FLAGS.items():
         parser.add_argument(flag, type=kind, help=text)
     return parser
@@ -87,10 +100,9 @@ def _config_help(pipeline: str) -> str:
 
 
 def cmd_train(argv: Sequence[str]) -> int:
-    from translate.checkpoint import load_module_weights, read_checkpoint, read_weights
-    from translate.data import split_folder
+    from translate.checkpoint import read_checkpoint
     from translate.pipelines import get_pipeline_class, pipeline_names
-    from translate.train import RUN_FILE, TrainConfig, Trainer, newest_checkpoint, write_run_file
+    from translate.train import RUN_FILE, TrainConfig, newest_checkpoint
 
     pipeline_name = argv[0] if argv and not argv[0].startswith("-") else None
     parser = _train_parser(pipeline_name)
@@ -145,19 +157,52 @@ def cmd_train(argv: Sequence[str]) -> int:
     given = {field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, _, _) in _TRAIN_FLAGS.items()}
     train_config = replace(train_config, **{k: v for k, v in given.items() if v is not None})
     if args.no_channels_last:
-        train_config = replace(train_config, channels_last=False)
+        train_config = replace(train_config, memory_format="contiguous")
+    if args.sync_batchnorm:
+        train_config = replace(train_config, sync_batchnorm=True)
     train_config = from_dict(TrainConfig, to_dict(train_config), where="training settings")  # validates choices
 
     if not data_root.is_dir():
         raise UsageError(f"{data_root}: no such data folder")
     import torch
 
+    from translate.distributed import init_distributed, shutdown_distributed
+    from translate.runtime import resolve_device
+
+    distributed = init_distributed(resolve_device(train_config.device))
+    try:
+        return _run_training(args, pipeline_name, cls, config, train_config, data_root, resume_from, distributed)
+    finally:
+        shutdown_distributed()
+
+
+def _run_training(
+    args: argparse.Namespace,
+    pipeline_name: str,
+    cls: type[Pipeline],
+    config: Any,
+    train_config: TrainConfig,
+    data_root: Path,
+    resume_from: Path | None,
+    distributed: DistributedContext,
+) -> int:
+    import torch
+
+    from translate.checkpoint import load_module_weights, read_checkpoint, read_weights
+    from translate.data import split_folder
+    from translate.train import Trainer, write_run_file
+
+    main = distributed.is_main
+
     torch.manual_seed(train_config.seed)
-    pipeline = cls(config)
+    pipeline = cls(config)  # the same initial weights on every rank
+    if distributed.rank > 0:
+        torch.manual_seed(train_config.seed + 1_000_003 * distributed.rank)  # but each its own dropout
     if args.init:
         info = read_checkpoint(args.init)
         load_module_weights(pipeline.inference_modules(), read_weights(info.path), info.path)
-        print(f"fine-tuning from {info.path}", file=sys.stderr)
+        if main:
+            print(f"fine-tuning from {info.path}", file=sys.stderr)
     dataset = pipeline.build_dataset(data_root, train=True)
     val_dataset = None
     if train_config.val_every:
@@ -167,17 +212,22 @@ def cmd_train(argv: Sequence[str]) -> int:
         if val_root is None:
             raise UsageError("--val-every needs --val-data DIR (or DATA/test or DATA/val)")
         val_dataset = pipeline.build_dataset(val_root, train=False)
-    write_run_file(args.out, pipeline, train_config, str(data_root))
+    if main:
+        write_run_file(args.out, pipeline, train_config, str(data_root))
     description: dict[str, Any] = {"description": args.description} if args.description else {}
     if args.init:
         description["initialised_from"] = str(args.init)
-    trainer = Trainer(pipeline, dataset, args.out, train_config, val_dataset, description)
-    print(
-        f"training {pipeline_name} on {len(dataset)} pairs from {dataset.root if hasattr(dataset, 'root') else data_root}"
-        f" into {args.out} ({trainer.precision} on {trainer.device})",
-        file=sys.stderr,
-    )
+    trainer = Trainer(pipeline, dataset, args.out, train_config, val_dataset, description, distributed)
+    if main:
+        ranks = f", {distributed.world_size} ranks" if distributed.enabled else ""
+        print(
+            f"training {pipeline_name} on {len(dataset)} samples from "
+            f"{dataset.root if hasattr(dataset, 'root') else data_root} into {args.out} (on {trainer.device}{ranks})",
+            file=sys.stderr,
+        )
     result = trainer.fit(resume_from)
+    if not main:
+        return 128 + result.interrupted_by if result.interrupted_by is not None else 0
     if result.interrupted_by is not None:
         print(f"stopped at step {result.step}; checkpoint saved. Continue with --resume.", file=sys.stderr)
         return 128 + result.interrupted_by
@@ -251,10 +301,69 @@ def cmd_checkpoints(argv: Sequence[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- data
+def cmd_data(argv: Sequence[str]) -> int:
+    # The builders' options live beside them; errors they raise are DatasetErrors (exit 2).
+    from translate.datasets.command import run_data_command
+
+    return run_data_command(argv)
+
+
+# ---------------------------------------------------------------------------------- eval
+def cmd_eval(argv: Sequence[str]) -> int:
+    from tqdm import tqdm
+
+    from translate.evaluate import METRIC_NAMES, evaluate_checkpoint
+
+    parser = argparse.ArgumentParser(
+        prog="translate eval",
+        description="Score a checkpoint on test pairs beside baselines (identity; nearest-neighbour or bicubic).",
+    )
+    parser.add_argument("--checkpoint", required=True, help="checkpoint folder or shipped name")
+    parser.add_argument("--data", type=Path, required=True, help="test folder (DIR/test is used when present)")
+    parser.add_argument(
+        "--train-data", type=Path, help="training pairs for the nearest-neighbour baseline (default: DIR/train)"
+    )
+    parser.add_argument(
+        "--metrics", nargs="+", metavar="NAME", help=f"any of {', '.join(METRIC_NAMES)} (default: all that apply)"
+    )
+    parser.add_argument("--json", type=Path, help="write every number (and per-image scores) to this JSON file")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N test images")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16, auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    names = [name for item in args.metrics for name in item.split(",")] if args.metrics else None
+    with tqdm(unit="img", disable=args.quiet or None, file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = evaluate_checkpoint(
+            args.checkpoint,
+            args.data,
+            metric_names=names,
+            train_data=args.train_data,
+            limit=args.limit,
+            batch_size=args.batch_size,
+            device=args.device,
+            precision=args.precision,
+            on_progress=progress,
+        )
+    print(report.table())
+    if args.json is not None:
+        print(f"wrote {report.write_json(args.json)}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "train": (cmd_train, "train a pipeline on a folder of images"),
     "convert": (cmd_convert, "convert a file or folder of images with a checkpoint"),
     "checkpoints": (cmd_checkpoints, "list the shipped checkpoints"),
+    "eval": (cmd_eval, "score a checkpoint and baselines on test pairs: L1, PSNR, SSIM, FID, KID"),
+    "data": (cmd_data, "build data sets: edges, gray, lowres pairs from photos; emoji; animals"),
 }
 
 
