@@ -9,7 +9,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from translate.augment import DiscriminatorAugment, NoAugment
+from translate.augment import AugmentConfig, DiscriminatorAugment, build_augment
 from translate.config import option
 from translate.data import DataConfig, PairedDataset
 from translate.losses import (
@@ -18,6 +18,7 @@ from translate.losses import (
     discriminator_loss,
     generator_loss,
     gradient_penalty,
+    real_fake_midpoint,
     reconstruction_loss,
 )
 from translate.networks import DiscriminatorConfig, GeneratorConfig, build_discriminator, build_generator
@@ -40,6 +41,7 @@ class Pix2PixConfig:
     generator: GeneratorConfig = option(GeneratorConfig(), "")
     discriminator: DiscriminatorConfig = option(DiscriminatorConfig(), "")
     loss: Pix2PixLossConfig = option(Pix2PixLossConfig(), "")
+    augment: AugmentConfig = option(AugmentConfig(), "")
     optim: OptimConfig = option(OptimConfig(), "")
     inference_dropout: bool = option(False, "keep dropout active at inference (stochastic outputs)")
 
@@ -64,7 +66,7 @@ class Pix2Pix(Pipeline):
         self.discriminator = build_discriminator(
             config.discriminator, data.input_channels + data.output_channels
         )
-        self.augment: DiscriminatorAugment = NoAugment()
+        self.augment: DiscriminatorAugment = build_augment(config.augment, real_fake_midpoint(config.loss.gan))
         self.total_steps = 0
 
     # ------------------------------------------------------------------ description
@@ -168,7 +170,11 @@ class Pix2Pix(Pipeline):
         loss_g.backward()
         self.optimizer_g.step()
         set_requires_grad(self.discriminator, True)
-        return losses | {"g_gan": loss_g_gan.item(), "g_" + cfg.loss.reconstruction: loss_rec.item()}
+        return (
+            losses
+            | {"g_gan": loss_g_gan.item(), "g_" + cfg.loss.reconstruction: loss_rec.item()}
+            | self.augment.statistics()
+        )
 
     def training_state(self) -> dict[str, Any]:
         return {
