@@ -55,3 +55,14 @@ def test_describe_lists_every_leaf_key_with_default() -> None:
     assert rows["loss.reconstruction_weight"].default == 100.0
     assert "vanilla" in rows["loss.gan"].type_name
     assert all(row.help for row in rows.values())
+
+
+def test_renamed_keys_of_older_configs_still_load() -> None:
+    from translate.config import from_dict
+    from translate.optim import OptimConfig
+    from translate.train import TrainConfig
+
+    assert from_dict(OptimConfig, {"foreach": True}).adam_kernel == "foreach"
+    assert from_dict(OptimConfig, {"foreach": False}).adam_kernel == "loop"
+    assert from_dict(TrainConfig, {"channels_last": False}).memory_format == "contiguous"
+    assert from_dict(TrainConfig, {"channels_last": True}).memory_format == "channels_last"

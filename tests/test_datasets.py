@@ -166,9 +166,14 @@ def test_errors_name_the_folder_and_nothing_half_written_is_left(
     (out / "keep.txt").write_text("mine")
     with pytest.raises(DatasetError, match=f"{out}: output folder exists and is not empty; pass --overwrite"):
         build_gray(photos, out, PhotoPairOptions(size=32))
+    with pytest.raises(DatasetError, match="not a data set built by translate"):  # the user's own files
+        build_gray(photos, out, PhotoPairOptions(size=32, overwrite=True))
+    assert files(out) == {"keep.txt": b"mine"}
     with pytest.raises(DatasetError, match="outside the source"):
         build_gray(photos, photos / "derived", PhotoPairOptions(size=32))
 
+    build_gray(photos, out / "earlier", PhotoPairOptions(size=32))
+    earlier = files(out / "earlier")
     real_save, calls = photos_module.save_image, []
 
     def interrupted_save(*args: object, **kwargs: object) -> None:
@@ -179,12 +184,12 @@ def test_errors_name_the_folder_and_nothing_half_written_is_left(
 
     monkeypatch.setattr(photos_module, "save_image", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
-        build_gray(photos, out, PhotoPairOptions(size=32, overwrite=True))
-    assert files(out) == {"keep.txt": b"mine"}  # the old folder untouched
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "out", "photos"]  # no temporary left
+        build_gray(photos, out / "earlier", PhotoPairOptions(size=16, overwrite=True))
+    assert files(out / "earlier") == earlier  # the earlier build untouched
+    assert sorted(p.name for p in out.iterdir()) == ["earlier", "keep.txt"]  # no temporary left
     monkeypatch.setattr(photos_module, "save_image", real_save)
-    build_gray(photos, out, PhotoPairOptions(size=32, overwrite=True))
-    assert not (out / "keep.txt").exists() and (out / "metadata.json").is_file()
+    build_gray(photos, out / "earlier", PhotoPairOptions(size=16, overwrite=True))
+    assert files(out / "earlier") != earlier and (out / "earlier" / "metadata.json").is_file()
 
 
 # ---------------------------------------------------------------------------------- emoji

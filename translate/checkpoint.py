@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from translate.config import ConfigError, from_dict, to_dict
+from translate.imageio import atomic_folder, commit_folder
 from translate.pipelines import Pipeline, get_pipeline_class
 from translate.runtime import resolve_device, resolve_precision
 
@@ -77,25 +77,6 @@ class CheckpointInfo:
     config: Any
     metadata: dict[str, Any]
     raw: dict[str, Any]
-
-
-def atomic_folder(destination: Path) -> Path:
-    """A fresh temporary folder beside ``destination``; see :func:`commit_folder`."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{destination.name}.tmp-", dir=destination.parent))
-
-
-def commit_folder(temporary: Path, destination: Path) -> None:
-    """Put a completed temporary folder in place of ``destination`` (old one removed after)."""
-    old = None
-    if destination.exists():
-        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(destination, old)
-    os.replace(temporary, destination)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def save_checkpoint(

@@ -29,17 +29,14 @@ class UsageError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    # Only light modules here: this runs while an error is being handled. The evaluation and
+    # metric errors are ValueErrors, which main() reports the same way.
     from translate.checkpoint import CheckpointError
     from translate.data import DatasetError
-    from translate.evaluate import EvaluationError
     from translate.imageio import ImageReadError
     from translate.infer import ConvertError
-    from translate.metrics import MetricError
 
-    return (UsageError, ConfigError, CheckpointError, DatasetError, ImageReadError, ConvertError) + (
-        EvaluationError,
-        MetricError,
-    )
+    return (UsageError, ConfigError, CheckpointError, DatasetError, ImageReadError, ConvertError)
 
 
 # ---------------------------------------------------------------------------------- train

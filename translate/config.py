@@ -46,10 +46,14 @@ def _jsonable(value: Any) -> Any:
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     """Build ``cls`` from a dict, strictly: an unknown key or a wrongly typed value is an error.
 
-    Missing keys take their defaults, so configs saved by older versions still load.
+    Missing keys take their defaults, so configs saved by older versions still load; a class
+    whose keys were renamed maps the old ones in a static ``upgrade(data) -> data`` method.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    upgrade = getattr(cls, "upgrade", None)
+    if upgrade is not None:
+        data = upgrade(data)
     hints = get_type_hints(cls)
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))

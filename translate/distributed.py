@@ -65,7 +65,8 @@ def init_distributed(device: torch.device, timeout_minutes: float = 30.0) -> Dis
         local_rank=int(os.environ.get("LOCAL_RANK", "0")),
     )
     if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
+        # gloo carries the small CPU flags (stop, checkpoint, RNG states) on GPU jobs too.
+        backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(context.local_rank)
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
@@ -101,11 +102,16 @@ def broadcast_modules(modules: Iterable[nn.Module], context: DistributedContext)
 def _average_gradients(parameters: list[Tensor], world_size: int) -> None:
     """All-reduce the gradients of ``parameters`` as a few flat buckets, then divide by the ranks.
 
-    A parameter without a gradient counts as a zero gradient, so every rank reduces the same
-    buckets in the same order whatever its own backward touched (no collective mismatch).
+    The ranks first agree which parameters have a gradient anywhere: those are reduced (a rank
+    without one adds zeros), the others keep no gradient on every rank, so the optimizer skips
+    them as it would in a single process, and all ranks reduce the same buckets in one order.
     """
+    has_grad = torch.tensor([p.grad is not None for p in parameters], dtype=torch.uint8)
+    dist.all_reduce(has_grad, op=dist.ReduceOp.MAX)
     by_dtype: dict[torch.dtype, list[Tensor]] = {}
-    for parameter in parameters:
+    for parameter, anywhere in zip(parameters, has_grad.tolist()):
+        if not anywhere:
+            continue
         if parameter.grad is None:
             parameter.grad = torch.zeros_like(parameter)
         by_dtype.setdefault(parameter.grad.dtype, []).append(parameter.grad)

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from translate import __version__, metrics
 from translate.checkpoint import load_pipeline, read_checkpoint
 from translate.data import DataConfig, DatasetError, Pair, PairedDataset, find_pairs, load_image_half, split_folder
-from translate.imageio import ImageReadError, list_images, load_image
+from translate.imageio import ImageReadError, atomic_write, list_images, load_image
 
 PIXEL_METRICS = ("l1", "psnr", "ssim", "psnr_y", "ssim_y")
 DISTRIBUTION_METRICS = ("fid", "kid")
@@ -122,8 +122,8 @@ class EvalReport:
     def write_json(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` to ``path`` (folders created)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+        with atomic_write(path) as temporary:
+            temporary.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
         return path
 
     def table(self) -> str:

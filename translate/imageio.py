@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import struct
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -378,3 +380,22 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def atomic_folder(destination: Path) -> Path:
+    """A fresh temporary folder beside ``destination``; see :func:`commit_folder`."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{destination.name}.tmp-", dir=destination.parent))
+
+
+def commit_folder(temporary: Path, destination: Path) -> None:
+    """Put a completed temporary folder in place of ``destination`` (old one removed after)."""
+    old = None
+    if destination.exists():
+        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(destination, old)
+    os.replace(temporary, destination)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

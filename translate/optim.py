@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -30,6 +30,14 @@ class OptimConfig:
     adam_kernel: AdamKernel = option(
         "fused", "fused (one pass over each tensor; falls back to foreach where unsupported), foreach or loop"
     )
+
+    @staticmethod
+    def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+        """Configs saved by 0.1.0: ``foreach: bool`` became ``adam_kernel``."""
+        if "foreach" in data:
+            data = dict(data)
+            data["adam_kernel"] = "foreach" if data.pop("foreach") else "loop"
+        return data
 
 
 def lr_factor(policy: LRPolicy, step: int, total_steps: int, decay_fraction: float) -> float:

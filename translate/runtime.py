@@ -58,9 +58,10 @@ def candidate_precisions(requested: str, device: torch.device) -> list[Precision
     Which of them is fastest depends on the network and the image size, so the trainer times
     them (see :meth:`translate.train.Trainer.setup`); an explicit request is checked and kept.
     """
+    if requested == "fp16":
+        # fp16 gradients underflow without loss scaling, which the pipelines do not do.
+        raise ValueError("fp16 training is not supported (no loss scaling); use bf16 or fp32")
     if requested == "auto":
-        if device.type == "cuda":
-            return ["bf16" if bf16_supported(device) else "fp16", "fp32"]
         return ["bf16", "fp32"] if bf16_supported(device) else ["fp32"]
     return [resolve_precision(requested, device)]
 

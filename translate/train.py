@@ -67,7 +67,7 @@ class TrainConfig:
     steps: int = option(10_000, "total optimisation steps of the run (a resume continues up to it)")
     batch_size: int = option(1, "images per step")
     seed: int = option(0, "seeds initialisation, data order and augmentation draws")
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
+    precision: Literal["auto", "fp32", "bf16"] = option(
         "auto", "auto = time a few steps in each precision the hardware supports and train in the fastest"
     )
     memory_format: MemoryFormat = option(
@@ -84,6 +84,14 @@ class TrainConfig:
     ema_decay: float = option(0.0, "exponential moving average of the inference weights (0 = off)")
     stop_after: int = option(0, "stop (with a checkpoint) after this many steps in this invocation; 0 = no limit")
     sync_batchnorm: bool = option(False, "under torchrun: batch-norm statistics over all ranks (GPUs only)")
+
+    @staticmethod
+    def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+        """Settings saved by 0.1.0 runs: ``channels_last: bool`` became ``memory_format``."""
+        if "channels_last" in data:
+            data = dict(data)
+            data["memory_format"] = "channels_last" if data.pop("channels_last") else "contiguous"
+        return data
 
 
 class ExponentialMovingAverage:
@@ -219,7 +227,19 @@ class Trainer:
     def _inference_weights(self) -> dict[str, Tensor]:
         return self.ema.weights() if self.ema is not None else module_weights(self.pipeline.inference_modules())
 
-    def _training_state(self, rng_states: list[Any]) -> dict[str, Any]:
+    def _rng_state(self) -> dict[str, Tensor]:
+        """This process's random generators: the CPU's and its own GPU's (dropout, augmentation)."""
+        state = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _set_rng_state(self, state: dict[str, Tensor]) -> None:
+        torch.set_rng_state(state["cpu"])
+        if self.device.type == "cuda" and "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], self.device)
+
+    def _training_state(self, rng_states: list[dict[str, Tensor]]) -> dict[str, Any]:
         return {
             "step": self.step,
             "networks": module_weights(self.pipeline.training_modules()),
@@ -227,10 +247,8 @@ class Trainer:
             "ema": self.ema.weights() if self.ema is not None else None,
             "best_score": self.best_score,
             "runtime": {"precision": self.precision, "channels_last": self.channels_last},
-            "rng_cpu": rng_states[0],
-            # One CPU generator state per rank, so each rank's dropout continues its own stream.
-            "rng_cpu_ranks": rng_states,
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            # One state per rank, so each rank's dropout continues its own stream.
+            "rng_ranks": rng_states,
         }
 
     def save(self) -> Path:
@@ -239,7 +257,7 @@ class Trainer:
         Under torchrun every rank calls it (the RNG states are gathered); rank 0 writes.
         """
         folder = self.run_dir / "checkpoints" / f"step_{self.step:08d}"
-        rng_states = gather_objects(torch.get_rng_state(), self.distributed)
+        rng_states = gather_objects(self._rng_state(), self.distributed)
         if self.distributed.is_main:
             state = self._training_state(rng_states)
             save_checkpoint(
@@ -277,11 +295,16 @@ class Trainer:
             load_module_weights(self.ema.shadows, state["ema"], path)
         self.step = int(state["step"])
         self.best_score = float(state.get("best_score", math.inf))
-        rank_states = state.get("rng_cpu_ranks") or []
-        own = self.distributed.rank if len(rank_states) == self.distributed.world_size else None
-        torch.set_rng_state(rank_states[own] if own is not None else state["rng_cpu"])
-        if torch.cuda.is_available() and state.get("rng_cuda"):
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        # Older states kept one CPU generator state.
+        rank_states = state.get("rng_ranks") or [{"cpu": state["rng_cpu"]}]
+        if len(rank_states) != self.distributed.world_size and self.distributed.is_main:
+            print(
+                f"warning: {path} was saved by {len(rank_states)} process(es), resumed by "
+                f"{self.distributed.world_size}: the data shards and random streams differ from an "
+                "uninterrupted run from here on",
+                file=sys.stderr,
+            )
+        self._set_rng_state(rank_states[self.distributed.rank % len(rank_states)])
 
     def setup(self, runtime: dict[str, Any] | None = None) -> None:
         """Choose precision and memory format, move to the device, create optimizers and EMA.
@@ -294,11 +317,17 @@ class Trainer:
         torch.set_flush_denormal(True)
         if self.config.sync_batchnorm:
             use_sync_batchnorm(self.pipeline.training_modules().values(), self.distributed, self.device)
-        if runtime is not None:
-            self.precision, self.channels_last = runtime["precision"], bool(runtime["channels_last"])
+        saved = (runtime["precision"], bool(runtime["channels_last"])) if runtime else None
+        if saved is not None and saved in self._runtime_candidates():
+            # A resumed run keeps its numerics; an explicit --precision/--memory-format that
+            # excludes the saved choice (or hardware that lacks it) chooses again below.
+            self.precision, self.channels_last = saved
             self.pipeline.configure_runtime(self.device, self.precision, self.channels_last)
             self.pipeline.setup_training(self.config.steps)
         else:
+            if saved is not None and self.distributed.is_main:
+                print(f"warning: the run trained in {saved[0]} (channels_last={saved[1]}), which these "
+                      "settings or this hardware exclude; choosing again", file=sys.stderr)
             self._choose_runtime()
         broadcast_modules(self.pipeline.training_modules().values(), self.distributed)
         for optimizer in self.pipeline.optimizers().values():
@@ -328,25 +357,33 @@ class Trainer:
         self.pipeline.setup_training(self.config.steps)
         weights = copy.deepcopy({name: m.state_dict() for name, m in self.pipeline.training_modules().items()})
         pipeline_state = copy.deepcopy(self.pipeline.training_state())
-        rng = torch.get_rng_state()
+        rng = self._rng_state()
         # A batch drawn with another seed: the run's own sample stream is untouched.
         probe = next(iter(DataLoader(
             self.dataset, batch_size=self.config.batch_size, num_workers=0,
             sampler=ResumableSampler(len(self.dataset), self.config.seed + 1),
         )))
         seconds: dict[tuple[Precision, bool], float] = {}
+        failures: dict[tuple[Precision, bool], str] = {}
         for candidate in candidates:
             self.pipeline.configure_runtime(self.device, *candidate)
             self.pipeline.setup_training(self.config.steps)
-            self.pipeline.training_step(probe, 0)  # warm-up: kernel selection, weight packing
-            times = []
-            for _ in range(timed_steps):
-                started = time.perf_counter()
-                self.pipeline.training_step(probe, 0)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                times.append(time.perf_counter() - started)
+            try:
+                self.pipeline.training_step(probe, 0)  # warm-up: kernel selection, weight packing
+                times = []
+                for _ in range(timed_steps):
+                    started = time.perf_counter()
+                    self.pipeline.training_step(probe, 0)
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize(self.device)
+                    times.append(time.perf_counter() - started)
+            except (RuntimeError, MemoryError) as error:  # e.g. out of memory in fp32 where bf16 fits
+                failures[candidate] = str(error).splitlines()[0]
+                continue
             seconds[candidate] = min(times)  # the least disturbed by other work on the machine
+        if not seconds:
+            detail = "; ".join(f"{p} channels_last={c}: {e}" for (p, c), e in failures.items())
+            raise RuntimeError(f"no precision/memory format could run a training step: {detail}")
         choice = min(seconds, key=seconds.__getitem__)
         # Every rank must train the same way: rank 0's measurement decides.
         self.precision, self.channels_last = gather_objects(choice, self.distributed)[0]  # type: ignore[misc]
@@ -358,12 +395,14 @@ class Trainer:
         self.pipeline.configure_runtime(self.device, self.precision, self.channels_last)
         self.pipeline.setup_training(self.config.steps)
         self.pipeline.load_training_state(pipeline_state)
-        torch.set_rng_state(rng)
+        self._set_rng_state(rng)
         if self.distributed.is_main:
             table = ", ".join(
                 f"{p}{'+channels_last' if c else ''} {s:.3f} s" for (p, c), s in sorted(seconds.items(), key=lambda x: x[1])
             )
-            print(f"runtime: timed one step each: {table}; training in the fastest", file=sys.stderr)
+            failed = "".join(f"; {p}{'+channels_last' if c else ''} failed ({e})" for (p, c), e in failures.items())
+            print(f"runtime: fastest of {timed_steps} timed steps each: {table}{failed}; training in the fastest",
+                  file=sys.stderr)
 
     # ------------------------------------------------------------------ loop
     def _batches(self) -> Iterator[dict[str, Any]]:
@@ -401,6 +440,9 @@ class Trainer:
         self.setup(runtime=state.get("runtime") if state is not None else None)
         if resume_from is not None:
             self.resume(resume_from, state)
+        steps = gather_objects(self.step, self.distributed)
+        if len(set(steps)) > 1:  # e.g. a rank that cannot see the checkpoint folder
+            raise CheckpointError(f"the ranks start from different steps {steps}: every rank must read {resume_from}")
         config = self.config
         start_step = self.step
         stop_at = config.steps if not config.stop_after else min(config.steps, start_step + config.stop_after)

@@ -22,8 +22,8 @@ import torch
 from PIL import ImageColor
 from torch import Tensor
 
-from translate.checkpoint import atomic_folder, commit_folder
 from translate.data import DatasetError
+from translate.imageio import atomic_folder, commit_folder
 
 METADATA_FILE = "metadata.json"
 SPLITS = ("train", "test")
@@ -83,8 +83,15 @@ def check_output(out: Path, overwrite: bool, source: Path | None = None) -> None
     """
     if out.exists() and not out.is_dir():
         raise DatasetError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise DatasetError(f"{out}: output folder exists and is not empty; pass --overwrite to replace it")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise DatasetError(f"{out}: output folder exists and is not empty; pass --overwrite to replace it")
+        if not (out / METADATA_FILE).is_file():
+            # --overwrite replaces an earlier build, never a folder of the user's own files.
+            raise DatasetError(
+                f"{out}: not a data set built by translate (no {METADATA_FILE}); --overwrite only "
+                "replaces an earlier build: remove the folder yourself or choose another"
+            )
     if source is not None:
         out_abs, source_abs = out.resolve(), source.resolve()
         # Replacing a folder that holds the source (or writing into it) would lose or re-read images.
