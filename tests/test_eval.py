@@ -230,3 +230,16 @@ def test_cli_eval_of_a_missing_checkpoint_exits_2_naming_it(tmp_path: Path, alig
     result = _translate("eval", "--checkpoint", str(missing), "--data", str(aligned_folder), "--quiet")
     assert result.returncode == 2
     assert f"error: {missing}: no such checkpoint folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_test_folder_that_holds_the_training_folder_is_refused(tmp_path: Path) -> None:
+    """DIR with train/ but no test/: DIR itself would be scored, training images included."""
+    from translate.evaluate import EvaluationError, _nearest_baseline, paired_dataset
+
+    root = tmp_path / "only-train"
+    (root / "train").mkdir(parents=True)
+    for index, (a, b) in enumerate(make_pair_arrays(3, 32)):
+        Image.fromarray(np.concatenate([a, b], axis=1)).save(root / "train" / f"{index}.png")
+    test_set = paired_dataset(root, 3, 3, True, train=False)
+    with pytest.raises(EvaluationError, match="overlap"):
+        _nearest_baseline(root, None, test_set, True)

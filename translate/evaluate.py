@@ -376,10 +376,12 @@ def _nearest_baseline(
         return None
     channels = test_set.config.input_channels, test_set.config.output_channels
     train_set = paired_dataset(Path(train_data or data_root / "train"), *channels, a_is_input, train=True)
-    if train_set.root.resolve() == test_set.root.resolve():
+    train_root, test_root = train_set.root.resolve(), test_set.root.resolve()
+    # Folders are read recursively: one inside the other would score the model on training data.
+    if train_root == test_root or train_root in test_root.parents or test_root in train_root.parents:
         raise EvaluationError(
-            f"{train_set.root}: the training set for the nearest-neighbour baseline is the test folder itself; "
-            "give --train-data a different folder"
+            f"{test_set.root}: the test folder and the training folder {train_set.root} overlap (the test "
+            "images would include training images); evaluate on DIR/test or give --train-data a separate folder"
         )
     return NearestNeighbourBaseline(train_set, a_is_input)
 
