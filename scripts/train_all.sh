@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The resumable queue that trains every shipped checkpoint, one run at a time.
+#
+#   bash scripts/train_all.sh            # build missing data sets, then train/resume each run in turn
+#   nohup bash scripts/train_all.sh > runs/queue.log 2>&1 &
+#
+# Stopping it (Ctrl-C, SIGTERM, end of a session) leaves each run resumable: the next call
+# continues the unfinished run from its newest checkpoint and skips finished ones. Each run
+# logs to runs/NAME/train.log. Ship a finished run with scripts/ship_checkpoint.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+translate() { "$PY" -m translate "$@"; }
+mkdir -p runs
+
+# ---- data (deterministic builders; data/ is not in git)
+[ -d data/emoji64 ] || translate data build emoji data/emoji64 --size 64 --styles noto,openmoji,symbola
+[ -d data/edges2emoji64 ] || translate data build edges data/emoji64 data/edges2emoji64 --subfolder B --size 64
+
+# train NAME PIPELINE ARGS...: start the run, resume it, or skip it when finished.
+train() {
+  local name=$1 pipeline=$2; shift 2
+  local out=runs/$name
+  if [ -d "$out/final" ]; then echo "$name: finished"; return; fi
+  echo "$name: $( [ -f "$out/run.json" ] && echo resuming || echo starting ) at $(date -u +%FT%TZ)"
+  if [ -f "$out/run.json" ]; then
+    translate train "$pipeline" --out "$out" --resume >> "$out/train.log" 2>&1
+  else
+    mkdir -p "$out"
+    translate train "$pipeline" --out "$out" "$@" >> "$out/train.log" 2>&1
+  fi
+  echo "$name: stopped at $(date -u +%FT%TZ) (exit $?)"
+}
+
+# 64×64, narrow networks (ngf 32): what 2 CPU cores train in about 15 minutes each.
+# LSGAN and resize+conv upsampling: in 600-step probes on the emoji pairs, the vanilla GAN loss
+# ended at held-out L1 0.217, LSGAN at 0.191, resize upsampling at 0.206 (the identity is 0.197);
+# the vanilla runs left speckle and checkerboard noise.
+PIX2PIX_64=(--image-size 64 --batch-size 8 --set generator.ngf=32 --set discriminator.ndf=32
+            --set loss.gan=lsgan --set generator.upsample=resize
+            --ema-decay 0.999 --checkpoint-every 500 --sample-every 1000 --val-every 1000)
+
+train emoji-noto2openmoji-pix2pix pix2pix --data data/emoji64 --steps 6000 "${PIX2PIX_64[@]}" \
+  --description "Noto Color Emoji drawings to the OpenMoji style, 64×64"
+train edges2emoji-pix2pix pix2pix --data data/edges2emoji64 --steps 6000 "${PIX2PIX_64[@]}" \
+  --description "Edge drawings (black lines on white) to colour emoji in the OpenMoji style, 64×64"
