@@ -1,4 +1,4 @@
-"""The ``translate`` command: train, convert, checkpoints.
+"""The ``translate`` command: train, convert, data, eval, checkpoints.
 
 Exit status: 0 success; 1 some inputs failed (convert); 2 usage or data errors, with a message
 that names the file or key and what is wrong; 128 + signal number when a training was stopped

@@ -342,9 +342,10 @@ class Trainer:
     def _choose_runtime(self, timed_steps: int = 2) -> None:
         """Time a few training steps in each candidate precision × memory format; keep the fastest.
 
-        Which is fastest depends on the network, its width, the image and batch size and the
-        processor (bf16 wins on a 256² U-Net here and can lose on narrow 64² ones), so it is
-        measured rather than assumed. The weights, optimizer and RNG states are restored
+        Which is fastest depends on the processor, the network and the image and batch size (on
+        the 2-core AVX-512 CPU of bench/train_step.py, bf16 contiguous won and channels_last lost
+        at both 256² and 64²; channels_last is the usual winner on GPUs), so it is measured
+        rather than assumed. The weights, optimizer and RNG states are restored
         afterwards, so the run is the same as if it had started with the winner.
         """
         candidates = self._runtime_candidates()
