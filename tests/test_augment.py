@@ -370,3 +370,25 @@ def test_resume_is_exact_with_adaptive_augmentation(aligned_folder: Path, tmp_pa
         for (key, a), b in zip(module.state_dict().items(), resumed.state_dict().values()):
             assert torch.equal(a, b), f"{name}.{key} differs after resume"
     assert "aug_p" in (tmp_path / "split" / "log.csv").read_text().splitlines()[0].split(",")
+
+
+def test_wgan_gradient_penalty_sees_augmented_pairs() -> None:
+    """The penalty's interpolates pass through the augmentation hook too (every input D sees)."""
+    from conftest import tiny_pix2pix_config
+    from translate.pipelines.pix2pix import Pix2Pix
+
+    torch.manual_seed(0)
+    pipeline = Pix2Pix(tiny_pix2pix_config("loss.gan=wgan", "augment.policy=translation", "augment.adaptive=false"))
+    pipeline.setup_training(10)
+    calls: list[int] = []
+    original = pipeline.augment.forward
+
+    def counting(images: torch.Tensor, condition: torch.Tensor | None = None):  # noqa: ANN202
+        calls.append(images.shape[0])
+        return original(images, condition)
+
+    pipeline.augment.forward = counting  # type: ignore[method-assign]
+    batch = {"a": torch.rand(2, 3, 32, 32), "b": torch.rand(2, 3, 32, 32), "index": torch.arange(2)}
+    losses = pipeline.training_step(batch, 0)
+    assert "gp" in losses
+    assert len(calls) == 4  # fake and real for D, the interpolates for the penalty, fake for G

@@ -150,7 +150,8 @@ class Pix2Pix(Pipeline):
         losses = {"d": loss_d.item()}
         if cfg.loss.gan == "wgan":
             penalty = gradient_penalty(
-                lambda pair: self.discriminator(pair),
+                # Through the augmentation like every other input D sees.
+                lambda pair: self._discriminate(pair[:, : real_a.shape[1]], pair[:, real_a.shape[1] :]),
                 torch.cat([real_a, real_b], dim=1),
                 torch.cat([real_a, fake_b.detach().to(real_a.dtype)], dim=1),
             )
