@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from translate import __version__, metrics
 from translate.checkpoint import load_pipeline, read_checkpoint
 from translate.data import DataConfig, DatasetError, Pair, PairedDataset, find_pairs, load_image_half, split_folder
-from translate.imageio import ImageReadError, atomic_write, list_images, load_image
+from translate.imageio import ImageReadError, atomic_write, bicubic_resize, list_images, load_image, to_8bit_levels
 
 PIXEL_METRICS = ("l1", "psnr", "ssim", "psnr_y", "ssim_y")
 DISTRIBUTION_METRICS = ("fid", "kid")
@@ -164,11 +164,6 @@ def _json_safe(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------- image helpers
-def to_8bit_levels(images: Tensor) -> Tensor:
-    """Round to the 256 levels an 8-bit file stores (what ``translate convert`` writes)."""
-    return (images.float().clamp(0, 1) * 255).round() / 255
-
-
 def match_channels(images: Tensor, channels: int) -> Tensor:
     """Convert ``[N, C, H, W]`` to ``channels`` with the loader's policy (grey replicated, luma, alpha)."""
     if images.shape[1] == channels:
@@ -176,11 +171,6 @@ def match_channels(images: Tensor, channels: int) -> Tensor:
     if channels == 4:
         return torch.cat([metrics.to_rgb(images), torch.ones_like(images[:, :1])], dim=1)
     return torch.stack([load_image_half(image, channels) for image in images])
-
-
-def bicubic_resize(images: Tensor, size: tuple[int, int]) -> Tensor:
-    """Antialiased bicubic resize, clamped to [0, 1]. Shape: ``[N, C, H, W]`` → ``[N, C, *size]``."""
-    return F.interpolate(images.float(), size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
 
 
 def thumbnails(images: Sequence[Tensor], size: int = THUMBNAIL_SIZE) -> Tensor:

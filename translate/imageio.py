@@ -399,3 +399,21 @@ def commit_folder(temporary: Path, destination: Path) -> None:
     os.replace(temporary, destination)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def bicubic_resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bicubic resize clamped to [0, 1]: the one downscale the data builders and the
+    super-resolution evaluation share, so evaluation inputs match ``translate data build lowres``.
+
+    Shape:
+        ``[C, H, W]`` or ``[N, C, H, W]`` → the same with ``H, W = size``.
+    """
+    batched = images.float() if images.dim() == 4 else images.float()[None]
+    resized = torch.nn.functional.interpolate(batched, size=size, mode="bicubic", align_corners=False, antialias=True)
+    resized = resized.clamp(0, 1)
+    return resized if images.dim() == 4 else resized[0]
+
+
+def to_8bit_levels(images: torch.Tensor) -> torch.Tensor:
+    """Round [0, 1] pixels to the 256 levels an 8-bit file stores (what is written is what is scored)."""
+    return (images.float().clamp(0, 1) * 255).round() / 255

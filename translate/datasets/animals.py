@@ -27,12 +27,11 @@ from translate.datasets.common import (
     Progress,
     held_out_indices,
     recorded_options,
-    resize,
     staged_output,
     warn,
     write_metadata,
 )
-from translate.imageio import save_image
+from translate.imageio import bicubic_resize, save_image
 
 DATA_FILE = "animal_data_version_3.gz"
 LABEL_FILE = "animal_label_version_3.gz"
@@ -192,7 +191,7 @@ def build_animals(out: Path, options: AnimalOptions, progress: Progress | None =
                 split = "test" if position in held_out else "train"
                 pixels = torch.from_numpy(images[index]).float()[None] / 255  # [1, H, W]
                 if pixels.shape[-1] != options.size or pixels.shape[-2] != options.size:
-                    pixels = resize(pixels, options.size, options.size)
+                    pixels = bicubic_resize(pixels, (options.size, options.size))
                 save_image(pixels, staging / split / name / f"{index:05d}.png")
                 counts[split] += 1
                 per_class[split][name] += 1

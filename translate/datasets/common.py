@@ -183,15 +183,3 @@ def flatten(pixels: Tensor, alpha: Tensor | None, background: tuple[int, int, in
     return pixels * alpha + colour * (1 - alpha)
 
 
-def resize(pixels: Tensor, height: int, width: int) -> Tensor:
-    """Antialiased bicubic resize of ``[C, H, W]`` pixels in [0, 1], clamped back into range."""
-    resized = torch.nn.functional.interpolate(
-        pixels[None], size=(height, width), mode="bicubic", antialias=True, align_corners=False
-    )
-    return resized[0].clamp(0, 1)
-
-
-def quantise(pixels: Tensor) -> Tensor:
-    """Round to the 8-bit levels a PNG stores, so whatever is derived from an image matches its file."""
-    return (pixels * 255).round() / 255
-

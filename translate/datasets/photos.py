@@ -31,16 +31,22 @@ from translate.datasets.common import (
     flatten,
     held_out_indices,
     parse_colour,
-    quantise,
     recorded_options,
-    resize,
     stable_hash,
     staged_output,
     warn,
     warn_empty_splits,
     write_metadata,
 )
-from translate.imageio import IMAGE_EXTENSIONS, ImageReadError, list_images, load_image, save_image
+from translate.imageio import (
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    bicubic_resize,
+    list_images,
+    load_image,
+    save_image,
+    to_8bit_levels,
+)
 
 # B [3, H, W] in [0, 1] → A [C, h, w] in [0, 1].
 MakeA = Callable[[Tensor], Tensor]
@@ -107,7 +113,7 @@ def grey_of(photo: Tensor) -> Tensor:
 
 def downscale(photo: Tensor, scale: int) -> Tensor:
     """Antialiased bicubic downscale by an integer factor: ``[C, H, W]`` → ``[C, H/scale, W/scale]``."""
-    return resize(photo, photo.shape[-2] // scale, photo.shape[-1] // scale)
+    return bicubic_resize(photo, (photo.shape[-2] // scale, photo.shape[-1] // scale))
 
 
 def build_edges(
@@ -266,7 +272,7 @@ def _write_pairs(
     if options.resize_short:
         height, width = photo.shape[-2:]
         factor = options.resize_short / min(height, width)
-        photo = resize(photo, round(height * factor), round(width * factor))
+        photo = bicubic_resize(photo, (round(height * factor), round(width * factor)))
     height, width = photo.shape[-2:]
     if min(height, width) < options.size:
         raise ImageReadError(f"{path}: {width}×{height} is smaller than the crop size {options.size}")
@@ -275,7 +281,7 @@ def _write_pairs(
     for index in range(options.crops_per_image):
         top = int(rng.integers(0, height - options.size + 1))
         left = int(rng.integers(0, width - options.size + 1))
-        b = quantise(photo[:, top : top + options.size, left : left + options.size])
+        b = to_8bit_levels(photo[:, top : top + options.size, left : left + options.size])
         name = f"{stem}_{index}.png" if options.crops_per_image > 1 else f"{stem}.png"
         save_image(make_a(b), folder / "A" / name)
         save_image(b, folder / "B" / name)
