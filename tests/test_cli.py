@@ -133,3 +133,29 @@ def test_shipped_checkpoints_travel_in_a_non_editable_install(tmp_path: Path) ->
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip().startswith(str(site / "translate" / "_shipped"))
+
+
+def test_stop_signal_to_the_whole_process_group_still_saves_a_checkpoint(paired_folder: Path, tmp_path: Path) -> None:
+    """The end of a session or `kill -- -PGID` signals the data-loading workers too; the run
+    must still stop with a checkpoint it can resume from, not die of a killed worker."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "translate", "train", "pix2pix", "--data", str(paired_folder), "--out", str(out),
+         "--steps", "100000", "--workers", "2", "--log-every", "1", "--sample-every", "0",
+         "--precision", "fp32", "--memory-format", "contiguous", "--checkpoint-minutes", "1000"]
+        + [f"--set={item}" for item in TINY_PIX2PIX],
+        stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=ROOT,
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 240
+    for line in process.stderr:  # wait until steps are running (workers started)
+        if line.startswith("step 3/") or time.monotonic() > deadline:
+            break
+    os.killpg(process.pid, signal.SIGTERM)
+    rest = process.stderr.read()
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM, rest
+    assert "DataLoader worker" not in rest
+    assert any((out / "checkpoints").glob("step_*")), rest

@@ -318,3 +318,13 @@ def test_list_images_sorted_and_skipping_hidden(tmp_path: Path) -> None:
 def test_is_image_file_by_extension() -> None:
     assert is_image_file("x.PNG") and is_image_file(Path("a/b.tiff")) and is_image_file("c.pgm")
     assert not is_image_file("notes.txt") and not is_image_file("png")
+
+
+def test_atomic_folder_gets_the_permissions_of_a_plain_folder(tmp_path: Path) -> None:
+    from translate.imageio import atomic_folder, commit_folder
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    staged = atomic_folder(tmp_path / "result")
+    commit_folder(staged, tmp_path / "result")
+    assert (tmp_path / "result").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

@@ -260,8 +260,11 @@ def _as_chw(tensor: torch.Tensor, name: str) -> torch.Tensor:
         tensor = tensor[0]
     if tensor.ndim != 3:
         raise ValueError(f"{name} must be [C, H, W] or [1, C, H, W], got shape {tuple(tensor.shape)}")
+    tensor = tensor.detach().to("cpu", torch.float32)
+    if not tensor.isnan().any() and (tensor.numel() == 0 or (tensor.min() >= 0 and tensor.max() <= 1)):
+        return tensor  # already clean: no copy (a ×4 super-resolution output is hundreds of MB)
     # NaNs would otherwise turn into arbitrary bytes in the integer conversion.
-    return torch.nan_to_num(tensor.detach().to("cpu", torch.float32), nan=0.0).clamp(0, 1)
+    return torch.nan_to_num(tensor, nan=0.0).clamp_(0, 1)
 
 
 def _check_alpha(alpha: torch.Tensor, pixels: torch.Tensor) -> None:
@@ -307,7 +310,7 @@ def to_pil(pixels: torch.Tensor, bit_depth: int = 8, alpha: torch.Tensor | None 
         # Via int32: torch's uint16 support is partial, numpy's cast is exact after rounding.
         levels = (pixels[0] * 65535).round().to(torch.int32).numpy().astype(np.uint16)
         return Image.fromarray(levels)
-    levels = (pixels * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    levels = (pixels * 255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
     return Image.fromarray(levels[..., 0] if levels.shape[-1] == 1 else levels)
 
 
@@ -382,10 +385,58 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+_TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}(\.[^.]*)?$")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(paths: list[Path]) -> int:
+    """Delete the temporary files :func:`atomic_write` left for ``paths`` when its process was killed.
+
+    A ``SIGKILL`` gives :func:`atomic_write` no chance to clean up; a later run calls this for the
+    files it is about to write. Only temporaries of writers that are no longer running on this
+    machine are removed, so a concurrent writer is never disturbed.
+
+    Args:
+        paths: final files (their folders are listed once each; missing folders are skipped).
+
+    Returns:
+        How many temporary files were removed.
+    """
+    wanted: dict[Path, set[str]] = {}
+    for path in paths:
+        wanted.setdefault(path.parent, set()).add(path.name)
+    removed = 0
+    for folder, names in wanted.items():
+        try:
+            entries = [e for e in os.scandir(folder) if e.name.startswith(".") and ".tmp-" in e.name]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            match = _TEMPORARY_NAME.match(entry.name)
+            if match and match["name"] in names and not _process_alive(int(match["pid"])):
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def atomic_folder(destination: Path) -> Path:
     """A fresh temporary folder beside ``destination``; see :func:`commit_folder`."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{destination.name}.tmp-", dir=destination.parent))
+    folder = Path(tempfile.mkdtemp(prefix=f".{destination.name}.tmp-", dir=destination.parent))
+    # mkdtemp makes it private (0700); the finished folder should have the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    return folder
 
 
 def commit_folder(temporary: Path, destination: Path) -> None:

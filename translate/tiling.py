@@ -183,4 +183,4 @@ def run_tiled(
             columns_out = slice(left * scale, (left + tile_width) * scale)
             output[..., rows_out, columns_out] += piece.float() * weight
             weight_sum[rows_out, columns_out] += weight
-    return (output / weight_sum).to(piece.dtype)
+    return output.div_(weight_sum).to(piece.dtype)  # in place: the output can be hundreds of MB

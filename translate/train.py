@@ -138,6 +138,17 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
+def _leave_stop_signals_to_the_trainer(worker_id: int) -> None:
+    """Data-loading workers ignore SIGINT and SIGTERM.
+
+    Ctrl-C, ``kill`` of the process group or the end of a session signals every process; a
+    worker that died of it would make the main process fail with "DataLoader worker killed"
+    before it could save its checkpoint. The workers exit when the main process does.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def _is_main_thread() -> bool:
     import threading
 
@@ -424,6 +435,7 @@ class Trainer:
             # Its own generator, so creating the loader draws nothing from the global RNG that
             # dropout uses: a resumed run continues the same random stream.
             generator=torch.Generator().manual_seed(self.config.seed),
+            worker_init_fn=_leave_stop_signals_to_the_trainer,
         )
         return iter(loader)
 

@@ -192,5 +192,5 @@ class Pipeline(nn.Module, ABC):
             output = run_tiled(run, images, tile, min(tile_overlap, tile // 2 - 1), self.size_multiple, self.scale)
         else:
             output = run_padded(run, images, self.size_multiple, self.scale)
-        output = output.float().clamp(0, 1).contiguous()
+        output = output.float().clamp_(0, 1).contiguous()
         return output[0] if squeeze else output
