@@ -8,7 +8,10 @@ from translate.pipelines.base import Pipeline
 
 # name -> "module:Class". Adding a pipeline = its file + one line here.
 _REGISTRY: dict[str, str] = {
+    "cbn": "translate.pipelines.cbn:ClassConditional",
+    "cyclegan": "translate.pipelines.cyclegan:CycleGAN",
     "pix2pix": "translate.pipelines.pix2pix:Pix2Pix",
+    "srgan": "translate.pipelines.srgan:SRGAN",
 }
 
 
