@@ -54,6 +54,9 @@ PIPELINE_PRESETS = {
     # The reference networks at the reference sizes.
     "pix2pix": [],
     "cyclegan": ["generator.kind=resnet", "generator.n_blocks=9"],
+    # SRResNet's PSNR phase (--size is the high-resolution crop: 96 in SRGAN); add
+    # --set phase=gan --set loss.perceptual=feature_matching for the adversarial step.
+    "srgan": [],
 }
 
 
@@ -95,7 +98,9 @@ def run_setting(
     pipeline.setup_training(total_steps=10_000)
     generator = torch.Generator().manual_seed(0)
     batch = {
-        "a": torch.rand(batch_size, pipeline.input_channels, size, size, generator=generator),
+        # Super-resolution inputs are scale times smaller than their targets (scale is 1 otherwise).
+        "a": torch.rand(batch_size, pipeline.input_channels, size // pipeline.scale, size // pipeline.scale,
+                        generator=generator),
         "b": torch.rand(batch_size, pipeline.output_channels, size, size, generator=generator),
         "index": torch.arange(batch_size),
     }

@@ -130,3 +130,60 @@ def reconstruction_loss(kind: ReconstructionKind, output: Tensor, target: Tensor
     if kind == "l2":
         return F.mse_loss(output.float(), target.float())
     raise ValueError(f"unknown reconstruction loss {kind!r}; choose one of: l1, l2")
+
+
+def relativistic_discriminator_loss(real_logits: Logits, fake_logits: Logits) -> Tensor:
+    """Relativistic average GAN loss of the discriminator (Jolicoeur-Martineau 2018; ESRGAN).
+
+    D judges whether a real image looks *more* real than the average fake, and a fake less real
+    than the average real: ``BCE(real - mean(fake), 1) + BCE(fake - mean(real), 0)``, the means
+    over the batch (and every patch). Both halves keep their gradients, as in the paper's
+    definition; they are summed, like :func:`discriminator_loss`.
+    """
+    reals, fakes = _scales(real_logits), _scales(fake_logits)
+    if len(reals) != len(fakes):
+        raise ValueError(f"{len(reals)} real scales but {len(fakes)} fake scales")
+    total = torch.zeros((), device=reals[0].device)
+    for real, fake in zip(reals, fakes):
+        real_vs_fake, fake_vs_real = real - fake.mean(), fake - real.mean()
+        total = total + F.binary_cross_entropy_with_logits(real_vs_fake, torch.ones_like(real_vs_fake))
+        total = total + F.binary_cross_entropy_with_logits(fake_vs_real, torch.zeros_like(fake_vs_real))
+    return total / len(reals)
+
+
+def relativistic_generator_loss(real_logits: Logits, fake_logits: Logits) -> Tensor:
+    """Relativistic average GAN loss of the generator: the discriminator's targets swapped,
+    ``BCE(real - mean(fake), 0) + BCE(fake - mean(real), 1)``; the real logits are detached.
+
+    Unlike the standard losses the generator also learns from the real images' logits, which
+    ESRGAN credits for sharper edges and texture.
+    """
+    reals, fakes = [t.detach() for t in _scales(real_logits)], _scales(fake_logits)
+    if len(reals) != len(fakes):
+        raise ValueError(f"{len(reals)} real scales but {len(fakes)} fake scales")
+    total = torch.zeros((), device=fakes[0].device)
+    for real, fake in zip(reals, fakes):
+        real_vs_fake, fake_vs_real = real - fake.mean(), fake - real.mean()
+        total = total + F.binary_cross_entropy_with_logits(real_vs_fake, torch.zeros_like(real_vs_fake))
+        total = total + F.binary_cross_entropy_with_logits(fake_vs_real, torch.ones_like(fake_vs_real))
+    return total / len(reals)
+
+
+def feature_matching_loss(fake_features: Sequence[Tensor], real_features: Sequence[Tensor]) -> Tensor:
+    """Discriminator feature matching (pix2pixHD): the mean over layers of L1(fake, real).
+
+    A perceptual loss that needs no pretrained network: the discriminator's own activations
+    for the generated and the real image should agree. Real features are detached.
+
+    Args:
+        fake_features: activations for the generated images, one tensor per layer.
+        real_features: the same layers' activations for the real images.
+    """
+    if len(fake_features) != len(real_features) or not fake_features:
+        raise ValueError(f"need the same non-zero number of layers, got {len(fake_features)} and {len(real_features)}")
+    total = torch.zeros((), device=fake_features[0].device)
+    for fake, real in zip(fake_features, real_features):
+        if fake.shape != real.shape:
+            raise ValueError(f"feature shapes differ: {tuple(fake.shape)} and {tuple(real.shape)}")
+        total = total + F.l1_loss(fake.float(), real.detach().float())
+    return total / len(fake_features)

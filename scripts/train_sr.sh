@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The two-phase super-resolution recipe: photo-x4-srresnet (PSNR pre-training), then
+# photo-x4-srgan (adversarial fine-tuning from it), ×4 on the photographs among the Debian
+# wallpapers (../shared/DATA.md). A resumable queue like scripts/train_all.sh:
+#
+#   bash scripts/train_sr.sh                 # build the data if missing, then train/resume each phase
+#   nohup bash scripts/train_sr.sh > runs/sr-queue.log 2>&1 &
+#
+# Stopping it leaves each run resumable; the next call continues the unfinished one and skips
+# finished ones (a finished run has runs/NAME/final). Each run logs to runs/NAME/train.log.
+# Score with: translate eval --checkpoint runs/NAME/final --data data/photo-x4 --json runs/NAME/eval.json
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+translate() { "$PY" -m translate "$@"; }
+mkdir -p runs data
+
+# ---- data. Only photographs (the other wallpapers are drawings and renders), one file each.
+# Five are held out whole: no crop of them is ever trained on; eval and validation use them.
+PLASMA=/usr/share/wallpapers          # plasma-workspace-wallpapers: NAME/contents/images/2560x1600.jpg
+MATE=/usr/share/backgrounds/mate/nature  # mate-backgrounds
+TRAIN_PHOTOS=(
+  "$PLASMA/BytheWater" "$PLASMA/ColdRipple" "$PLASMA/ColorfulCups" "$PLASMA/DarkestHour"
+  "$PLASMA/FallenLeaf" "$PLASMA/Grey" "$PLASMA/OneStandsOut" "$PLASMA/summer_1am"
+  "$MATE/Aqua.jpg" "$MATE/Blinds.jpg" "$MATE/FreshFlower.jpg" "$MATE/Garden.jpg" "$MATE/GreenMeadow.jpg"
+  "$MATE/RainDrops.jpg" "$MATE/TwoWings.jpg" "$MATE/Wood.jpg" "$MATE/YellowFlower.jpg"
+)
+TEST_PHOTOS=("$PLASMA/EveningGlow" "$PLASMA/Path" "$MATE/Dune.jpg" "$MATE/LadyBird.jpg" "$MATE/Storm.jpg")
+
+# link SPLIT SOURCE...: a plasma wallpaper folder gives its 2560×1600 image (the other sizes
+# are links to it), a file gives itself; each is linked as data/.../SPLIT/NAME.jpg.
+link() {
+  local split=$1; shift
+  mkdir -p "$PHOTOS_TMP/$split"
+  for source in "$@"; do
+    if [ -d "$source" ]; then
+      ln -s "$source/contents/images/2560x1600.jpg" "$PHOTOS_TMP/$split/$(basename "$source").jpg"
+    else
+      ln -s "$source" "$PHOTOS_TMP/$split/$(basename "$source")"
+    fi
+  done
+}
+if [ ! -d data/wallpaper-photos ]; then
+  PHOTOS_TMP=$(mktemp -d data/.wallpaper-photos.XXXXXX)
+  chmod 755 "$PHOTOS_TMP"
+  link train "${TRAIN_PHOTOS[@]}"
+  link test "${TEST_PHOTOS[@]}"
+  mv "$PHOTOS_TMP" data/wallpaper-photos  # complete or absent, never half
+fi
+# 40 crops of 384 px per photo (the source's split is kept): training cuts random 96-px crops
+# from the B/ side and makes their inputs on the fly; A/ (96 px) + B/ are the eval pairs.
+[ -d data/photo-x4 ] || translate data build lowres data/wallpaper-photos data/photo-x4 \
+  --scale 4 --size 384 --crops-per-image 40 --seed 0
+
+# train NAME ARGS...: start the run, resume it, or skip it when finished.
+train() {
+  local name=$1; shift
+  local out=runs/$name
+  if [ -d "$out/final" ]; then echo "$name: finished"; return; fi
+  echo "$name: $( [ -f "$out/run.json" ] && echo resuming || echo starting ) at $(date -u +%FT%TZ)"
+  local status=0
+  if [ -f "$out/run.json" ]; then
+    translate train srgan --out "$out" --resume >> "$out/train.log" 2>&1 || status=$?
+  else
+    mkdir -p "$out"
+    translate train srgan --out "$out" "$@" >> "$out/train.log" 2>&1 || status=$?
+  fi
+  echo "$name: stopped at $(date -u +%FT%TZ) (exit $status)"
+  return "$status"
+}
+
+# SRGAN's crops and batch: 16 crops of 96 px (24-px inputs). EMA weights are what ships.
+COMMON=(--data data/photo-x4 --image-size 96 --batch-size 16 --ema-decay 0.999
+        --checkpoint-every 500 --sample-every 2000 --val-every 1000)
+
+# Phase 1, PSNR: L1 only. SRResNet without batch norm (EDSR; ESRGAN found batch norm brings
+# artifacts and lower PSNR), lr 2e-4 (EDSR/ESRGAN's PSNR phase), the last half decaying to 0.
+train photo-x4-srresnet "${COMMON[@]}" --steps 20000 \
+  --set scale=4 --set generator.kind=srresnet --set generator.norm=none \
+  --set optim.lr_g=2e-4 --set optim.lr_policy=linear --set optim.decay_fraction=0.5 \
+  --description "×4 photo super-resolution, SRResNet (16 blocks, 64 features, no batch norm) trained for PSNR"
+
+[ -d runs/photo-x4-srresnet/final ] || { echo "photo-x4-srgan: waits for runs/photo-x4-srresnet/final"; exit 0; }
+# Phase 2, GAN: from phase 1's generator. ESRGAN's weights (pixel L1 1e-2, perceptual 1,
+# relativistic adversarial 5e-3) with the discriminator's own features as the perceptual loss:
+# VGG19's weights cannot be fetched here, and feature matching needs none. SRGAN's VGG-style
+# discriminator on the 96-px crops; lr 1e-4 for both networks (SRGAN, ESRGAN).
+train photo-x4-srgan "${COMMON[@]}" --steps 10000 --init runs/photo-x4-srresnet/final \
+  --set phase=gan --set loss.perceptual=feature_matching --set loss.perceptual_weight=1.0 \
+  --set loss.pixel_weight=1e-2 --set loss.gan=relativistic --set loss.gan_weight=5e-3 \
+  --set discriminator.kind=vgg --set optim.lr_g=1e-4 --set optim.lr_d=1e-4 \
+  --description "×4 photo super-resolution, SRGAN: the SRResNet fine-tuned with relativistic adversarial and feature-matching losses"
