@@ -236,37 +236,179 @@ def _run_training(
 
 
 # ---------------------------------------------------------------------------------- convert
+# Pipeline options of `convert`: flag -> (the option name the pipeline takes, type, help). A
+# pipeline with a new inference option adds one row; the pipeline itself validates the values.
+CONVERT_OPTION_FLAGS: dict[str, tuple[str, type, str]] = {
+    "--direction": ("direction", str, "cyclegan: which generator, e.g. a2b or b2a"),
+    "--class": ("class_name", str, "cbn: the target class, or a blend 'a:0.5,b:0.5'"),
+    "--outscale": ("outscale", float, "srgan: final size as a factor of the input"),
+}
+
+
+def _convert_parser() -> argparse.ArgumentParser:
+    from translate.infer import COLLISION_RULE, MIN_PSNR_DB
+
+    parser = argparse.ArgumentParser(
+        prog="translate convert",
+        description="Convert an image file, a folder (walked recursively, its tree mirrored) or a glob.",
+        epilog=(
+            f"Outputs keep each input's relative path and stem. {COLLISION_RULE} "
+            "Every output is written under a temporary name and renamed; outputs that exist are "
+            "skipped (resume) unless --overwrite. Exit status: 0 all converted, 1 some files failed "
+            "(each named on stderr, the others converted), 2 usage error."
+        ),
+    )
+    parser.add_argument("input", help="an image file, a folder, or a quoted glob such as 'photos/**/*.jpg'")
+    parser.add_argument("output", type=Path, help="output folder (or output file for a single input file)")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint folder or shipped name")
+    parser.add_argument("--format", help="png, jpg, webp, bmp, tif (default: each input's own)")
+    parser.add_argument("--batch-size", type=int, default=4, help="same-size images per forward pass")
+    parser.add_argument("--tile", type=int, help="process every image in tiles of this side (bounded memory)")
+    parser.add_argument("--tile-overlap", type=int, default=32, help="pixels shared by neighbouring tiles")
+    parser.add_argument("--max-pixels", type=int, help="process images with more pixels than this in tiles")
+    parser.add_argument(
+        "--image-pixel-limit", type=int,
+        help="refuse files declaring more pixels, as decompression bombs (default: Pillow's, about 89 million)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--precision", default="auto",
+        help=f"auto, fp32, bf16, fp16 (auto: bf16 where the hardware runs it natively, checked on the first "
+        f"image to stay within {MIN_PSNR_DB:.0f} dB PSNR of fp32, else fp32)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="threads decoding and encoding beside the network")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (it is off anyway when not a terminal)")
+    for flag, (name, kind, text) in CONVERT_OPTION_FLAGS.items():
+        parser.add_argument(flag, dest=f"option_{name}", type=kind, metavar=name.split("_")[0].upper(), help=text)
+    return parser
+
+
 def cmd_convert(argv: Sequence[str]) -> int:
+    import signal
+
     from tqdm import tqdm
 
-    from translate.checkpoint import load_pipeline
-    from translate.infer import convert_files, plan_outputs
-
-    parser = argparse.ArgumentParser(prog="translate convert", description="Convert a file or a folder of images.")
-    parser.add_argument("input", type=Path, help="an image file or a folder (walked recursively)")
-    parser.add_argument("output", type=Path, help="output file or folder (the input tree is mirrored)")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint folder or shipped name")
-    parser.add_argument("--format", help="png, jpg, webp, bmp, tif (default: the input's own)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="fp32", help="fp32, bf16, auto")
-    parser.add_argument("--tile", type=int, help="process in tiles of this size (bounded memory)")
-    parser.add_argument("--tile-overlap", type=int, default=32)
-    parser.add_argument("--skip-existing", action="store_true", help="keep outputs that already exist")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    pipeline = load_pipeline(args.checkpoint, device=args.device, precision=args.precision)
-    plan = plan_outputs(args.input, args.output, args.format)
-    options: dict[str, Any] = {}
-    if args.tile:
-        options |= {"tile": args.tile, "tile_overlap": args.tile_overlap}
-    with tqdm(total=len(plan), unit="img", disable=args.quiet or None, file=sys.stderr) as bar:
-        summary = convert_files(pipeline, plan, overwrite=not args.skip_existing, options=options, on_progress=bar.update)
-    print(
-        f"converted {summary.converted}, skipped {summary.skipped}, failed {len(summary.failed)} "
-        f"in {summary.seconds:.1f} s ({summary.images_per_second:.2f} images/s) -> {args.output}",
-        file=sys.stderr,
+    from translate.checkpoint import load_pipeline, read_checkpoint
+    from translate.distributed import gather_objects, init_distributed, local_device, shutdown_distributed
+    from translate.infer import (
+        ConvertSettings,
+        ConvertSummary,
+        check_pipeline_options,
+        convert_files,
+        plan_outputs,
+        shard_plan,
     )
+    from translate.runtime import resolve_device
+
+    args = _convert_parser().parse_args(argv)
+    options = {
+        name: getattr(args, f"option_{name}")
+        for name, _, _ in CONVERT_OPTION_FLAGS.values()
+        if getattr(args, f"option_{name}") is not None
+    }
+    settings = ConvertSettings(
+        batch_size=args.batch_size,
+        workers=args.workers,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+        max_pixels=args.max_pixels,
+        image_pixel_limit=args.image_pixel_limit,
+        overwrite=args.overwrite,
+        check_precision=args.precision == "auto",
+    )
+    read_checkpoint(args.checkpoint)  # a missing or damaged checkpoint is named before the inputs
+    plan = plan_outputs(args.input, args.output, args.format)
+    device = resolve_device(args.device)
+    distributed = init_distributed(device)
+    interrupted_by: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        # Unwind like Ctrl-C: saves in flight finish, queued work is dropped, nothing half-written.
+        interrupted_by.append(signum)
+        raise KeyboardInterrupt
+
+    previous_handler = signal.signal(signal.SIGTERM, stop)
+    try:
+        pipeline = load_pipeline(args.checkpoint, device=local_device(device, distributed), precision=args.precision)
+        check_pipeline_options(pipeline, options)
+        mine = shard_plan(plan, distributed.rank, distributed.world_size)
+        show = distributed.is_main and not args.quiet
+        if show:
+            ranks = f" on {distributed.world_size} ranks" if distributed.enabled else ""
+            print(
+                f"converting {len(plan)} files with {pipeline.name} ({args.checkpoint}) on {pipeline.device}, "
+                f"{pipeline.precision}{ranks} -> {args.output}",
+                file=sys.stderr,
+            )
+        with tqdm(total=len(mine), unit="img", disable=None if show else True, file=sys.stderr) as bar:
+            summary = convert_files(
+                pipeline, mine, settings, options, on_progress=bar.update,
+                report=lambda line: tqdm.write(line, file=sys.stderr),
+            )
+        summary = ConvertSummary.combine(gather_objects(summary, distributed))  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        signum = interrupted_by[0] if interrupted_by else signal.SIGINT
+        print("interrupted: finished files are kept; run the same command again to convert the rest", file=sys.stderr)
+        return 128 + signum
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        shutdown_distributed()
+    if distributed.is_main:
+        print(f"{summary.line()} -> {args.output}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+# ---------------------------------------------------------------------------------- export, import
+def cmd_export(argv: Sequence[str]) -> int:
+    from translate.export import EXPORT_FORMATS, export_checkpoint
+
+    parser = argparse.ArgumentParser(
+        prog="translate export",
+        description="Export a checkpoint's network step (fp32; images [N, C, H, W] in [0, 1], batch, height and "
+        "width dynamic, height and width multiples of the size_multiple recorded in the file).",
+    )
+    parser.add_argument("out", type=Path, help="the file to write (.onnx or .pt2)")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint folder or shipped name")
+    parser.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="onnx (ONNX Runtime...) or pt2 (torch.export)")
+    parser.add_argument("--opset", type=int, help="ONNX opset version (default: the exporter's)")
+    for flag, (name, kind, text) in CONVERT_OPTION_FLAGS.items():
+        parser.add_argument(
+            flag, dest=f"option_{name}", type=kind, metavar=name.split("_")[0].upper(), help=text + " (fixed in the graph)"
+        )
+    args = parser.parse_args(argv)
+    options = {
+        name: getattr(args, f"option_{name}")
+        for name, _, _ in CONVERT_OPTION_FLAGS.values()
+        if getattr(args, f"option_{name}") is not None
+    }
+    print(f"wrote {export_checkpoint(args.checkpoint, args.out, args.format, options, args.opset)}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(argv: Sequence[str]) -> int:
+    from translate.importers import IMPORTERS, import_weights
+
+    parser = argparse.ArgumentParser(
+        prog="translate import",
+        description="Turn another project's generator weights into a checkpoint folder. The architecture is read "
+        "from the file; --set changes the rest of the config. Files are loaded with weights_only=True.",
+    )
+    parser.add_argument("file", type=Path, help="the weights file (.pth, .pt or .safetensors)")
+    parser.add_argument(
+        "--from", dest="source", required=True, choices=list(IMPORTERS),
+        help="cyclegan-pix2pix: latest_net_G*.pth of pytorch-CycleGAN-and-pix2pix (becomes pix2pix); "
+        "esrgan: ESRGAN / Real-ESRGAN RRDB weights (becomes srgan)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="the checkpoint folder to write")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config changes, e.g. data.image_size=512 (see translate train PIPELINE --help)")
+    parser.add_argument("--description", help="one line on what the model does, kept in config.json")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    args = parser.parse_args(argv)
+    pipeline = import_weights(args.source, args.file, args.out, args.overrides, args.description, args.overwrite)
+    print(f"wrote {args.out} ({pipeline.name}); try: translate convert --checkpoint {args.out} IN OUT", file=sys.stderr)
+    return 0
 
 
 # ---------------------------------------------------------------------------------- checkpoints
@@ -307,14 +449,34 @@ def cmd_data(argv: Sequence[str]) -> int:
 
 
 # ---------------------------------------------------------------------------------- eval
+_EVAL_EPILOG = """\
+LPIPS (--metrics ... lpips; never a default) runs the lpips package on torchvision's ImageNet
+AlexNet (--lpips-net vgg: VGG16), read from the torch hub cache and never downloaded by eval:
+  ~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth   (vgg: vgg16-397923af.pth)
+  ($TORCH_HOME/hub/checkpoints/ when TORCH_HOME is set). Fetch it once with
+  python -c "import torchvision; torchvision.models.alexnet(weights='IMAGENET1K_V1')"
+  or copy https://download.pytorch.org/models/alexnet-owt-7be5be79.pth there by hand.
+Without it, asking for lpips is an error naming the missing file.
+
+--report DIR writes DIR/index.html (input | output | target thumbnails, per-image scores of the
+model and the baselines, worst first), DIR/images/ and DIR/eval.json.
+"""
+
+
 def cmd_eval(argv: Sequence[str]) -> int:
+    from contextlib import nullcontext
+
     from tqdm import tqdm
 
-    from translate.evaluate import METRIC_NAMES, evaluate_checkpoint
+    from translate.evaluate import METRIC_NAMES, PER_IMAGE_METRICS, evaluate_checkpoint
+    from translate.metrics import LPIPS_NETS
+    from translate.report import HtmlReport
 
     parser = argparse.ArgumentParser(
         prog="translate eval",
         description="Score a checkpoint on test pairs beside baselines (identity; nearest-neighbour or bicubic).",
+        epilog=_EVAL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--checkpoint", required=True, help="checkpoint folder or shipped name")
     parser.add_argument("--data", type=Path, required=True, help="test folder (DIR/test is used when present)")
@@ -325,6 +487,14 @@ def cmd_eval(argv: Sequence[str]) -> int:
         "--metrics", nargs="+", metavar="NAME", help=f"any of {', '.join(METRIC_NAMES)} (default: all that apply)"
     )
     parser.add_argument("--json", type=Path, help="write every number (and per-image scores) to this JSON file")
+    parser.add_argument("--lpips-net", choices=LPIPS_NETS, default="alex", help="LPIPS backbone (default: alex)")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="write an HTML page of thumbnails and scores here")
+    parser.add_argument(
+        "--report-sort",
+        choices=PER_IMAGE_METRICS,
+        metavar="METRIC",
+        help="per-image metric the report sorts by, worst first (default: lpips when measured, else l1)",
+    )
     parser.add_argument("--limit", type=int, help="evaluate only the first N test images")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
     parser.add_argument("--device", default="auto")
@@ -332,7 +502,15 @@ def cmd_eval(argv: Sequence[str]) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     names = [name for item in args.metrics for name in item.split(",")] if args.metrics else None
-    with tqdm(unit="img", disable=args.quiet or None, file=sys.stderr) as bar:
+    asked = None if names is None else {name.strip().lower().replace("-", "_") for name in names}
+    if args.report_sort and (args.report_sort not in asked if asked is not None else args.report_sort == "lpips"):
+        raise UsageError(f"--report-sort {args.report_sort}: add it to --metrics, it is not measured otherwise")
+    if args.report is not None and args.data.resolve() in (args.report.resolve(), *args.report.resolve().parents):
+        # Its thumbnails would be read as test images by the next evaluation of that folder.
+        raise UsageError(f"--report {args.report}: must be outside the data folder {args.data}")
+    # Created first: a folder that cannot take the report is refused before the evaluation runs.
+    page = HtmlReport(args.report, sort_by=args.report_sort) if args.report is not None else None
+    with page or nullcontext(), tqdm(unit="img", disable=args.quiet or None, file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
@@ -347,20 +525,129 @@ def cmd_eval(argv: Sequence[str]) -> int:
             batch_size=args.batch_size,
             device=args.device,
             precision=args.precision,
+            lpips_net=args.lpips_net,
             on_progress=progress,
+            on_batch=page.add if page is not None else None,
         )
+        written = page.finish(report) if page is not None else None
     print(report.table())
     if args.json is not None:
         print(f"wrote {report.write_json(args.json)}", file=sys.stderr)
+    if written is not None:
+        print(f"wrote {written}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- sample (cbn)
+def cmd_sample(argv: Sequence[str]) -> int:
+    from translate.checkpoint import load_pipeline
+    from translate.class_eval import image_grid
+    from translate.imageio import save_image
+    from translate.infer import OUTPUT_FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="translate sample",
+        description="Generate images of a class with a cbn checkpoint trained in generation mode.",
+    )
+    parser.add_argument("output", type=Path, help="folder for seed_NNNNNN.png files and grid.png")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint folder or shipped name")
+    parser.add_argument("--class", dest="class_name", required=True, help="a class, or a blend 'cat:0.5,dog:0.5'")
+    parser.add_argument("--n", type=int, default=64, help="number of images")
+    parser.add_argument("--seed", type=int, default=0, help="image i uses noise seed SEED + i, in every class")
+    parser.add_argument(
+        "--truncation", type=float, help="redraw noise components above this magnitude, e.g. 0.7 (default: none)"
+    )
+    parser.add_argument("--format", default="png", help="png, jpg, webp, bmp, tif")
+    parser.add_argument("--columns", type=int, default=8, help="images per row of grid.png")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16, auto")
+    args = parser.parse_args(argv)
+    if args.format.lower() not in OUTPUT_FORMATS:
+        raise UsageError(f"unknown --format {args.format!r}; choose one of: png, jpg, webp, bmp, tif")
+    if args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"{args.output}: exists and is not a folder")
+    pipeline = load_pipeline(args.checkpoint, device=args.device, precision=args.precision)
+    if not hasattr(pipeline, "sample"):
+        raise UsageError(f"{args.checkpoint} is a {pipeline.name} checkpoint; translate sample needs a cbn checkpoint")
+    # Everything is generated before anything is written: a bad request leaves no files behind.
+    images = pipeline.sample(args.class_name, args.n, seed=args.seed, truncation=args.truncation)
+    suffix = OUTPUT_FORMATS[args.format.lower()]
+    for index, image in enumerate(images):
+        save_image(image, args.output / f"seed_{args.seed + index:06d}{suffix}")
+    save_image(image_grid(images, args.columns), args.output / f"grid{suffix}")
+    print(f"wrote {len(images)} images of {args.class_name!r} and grid{suffix} to {args.output}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- eval-classes (cbn)
+def cmd_eval_classes(argv: Sequence[str]) -> int:
+    from translate.checkpoint import load_pipeline
+    from translate.class_eval import CLASS_METRICS, evaluate_classes, write_class_grid
+    from translate.classifier import load_classifier
+
+    parser = argparse.ArgumentParser(
+        prog="translate eval-classes",
+        description="Score a cbn checkpoint: class fidelity (an independent classifier trained on real images "
+        "assigns the requested class) and per-class FID/KID, beside the real-data ceiling and floor.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="cbn checkpoint folder or shipped name")
+    parser.add_argument("--data", type=Path, required=True, help="a folder per class in train/ and test/")
+    parser.add_argument("--classifier", type=Path, required=True, help="folder written by scripts/train_classifier.py")
+    parser.add_argument("--metrics", help=f"comma-separated, any of {', '.join(CLASS_METRICS[:3])} (default: all)")
+    parser.add_argument("--samples-per-class", type=int, help="generation: images per class (default: held-out count)")
+    parser.add_argument("--seed", type=int, default=0, help="generation: first noise seed")
+    parser.add_argument("--truncation", type=float, help="generation: truncation threshold (default: none)")
+    parser.add_argument("--json", type=Path, help="write every number to this JSON file")
+    parser.add_argument("--grid", type=Path, help="write the class-by-seed (or input-by-class) grid to this image")
+    parser.add_argument("--grid-columns", type=int, default=8, help="seeds (generation) or inputs (translation)")
+    parser.add_argument("--limit-per-class", type=int, help="use only the first N held-out images of each class")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16, auto")
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.metrics.split(",") if name.strip()] if args.metrics else None
+    pipeline = load_pipeline(args.checkpoint, device=args.device, precision=args.precision)
+    if pipeline.name != "cbn":
+        raise UsageError(f"{args.checkpoint} is a {pipeline.name} checkpoint; eval-classes scores cbn checkpoints")
+    report = evaluate_classes(
+        pipeline,  # type: ignore[arg-type]
+        args.data,
+        load_classifier(args.classifier),
+        metric_names=names,
+        samples_per_class=args.samples_per_class,
+        seed=args.seed,
+        truncation=args.truncation,
+        batch_size=args.batch_size,
+        limit_per_class=args.limit_per_class,
+        on_progress=lambda message: print(message, file=sys.stderr),
+    )
+    report.checkpoint, report.classifier = str(args.checkpoint), str(args.classifier)
+    print(report.table())
+    if args.json is not None:
+        print(f"wrote {report.write_json(args.json)}", file=sys.stderr)
+    if args.grid is not None:
+        grid = write_class_grid(
+            pipeline,  # type: ignore[arg-type]
+            args.grid,
+            columns=args.grid_columns,
+            seed=args.seed,
+            truncation=args.truncation,
+            data=args.data,
+        )
+        print(f"wrote {grid}", file=sys.stderr)
     return 0
 
 
 COMMANDS = {
     "train": (cmd_train, "train a pipeline on a folder of images"),
     "convert": (cmd_convert, "convert a file or folder of images with a checkpoint"),
+    "export": (cmd_export, "export a checkpoint's network to ONNX or pt2 (dynamic height and width)"),
+    "import": (cmd_import, "turn pytorch-CycleGAN-and-pix2pix or ESRGAN weights into a checkpoint"),
     "checkpoints": (cmd_checkpoints, "list the shipped checkpoints"),
     "eval": (cmd_eval, "score a checkpoint and baselines on test pairs: L1, PSNR, SSIM, FID, KID"),
     "data": (cmd_data, "build data sets: edges, gray, lowres pairs from photos; emoji; animals"),
+    "sample": (cmd_sample, "generate images of a class with a cbn checkpoint (generation mode)"),
+    "eval-classes": (cmd_eval_classes, "score a cbn checkpoint: class fidelity and per-class FID/KID"),
 }
 
 
