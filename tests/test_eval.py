@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from conftest import ROOT, make_pair_arrays, tiny_pix2pix_config
 from translate import cli, metrics, pipelines
-from translate.checkpoint import save_checkpoint
+from translate.checkpoint import load_pipeline, save_checkpoint
 from translate.data import DatasetError
 from translate.evaluate import EvaluationError, evaluate_checkpoint, resolve_metrics, to_8bit_levels
 from translate.imageio import load_image
@@ -172,9 +172,9 @@ def test_super_resolution_scores_y_channel_with_border_crop_against_bicubic(
 def test_unknown_metric_and_empty_folder_are_user_errors(
     tmp_path: Path, pix2pix_checkpoint: Path, aligned_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    valid = "l1, psnr, ssim, psnr_y, ssim_y, fid, kid"
-    with pytest.raises(EvaluationError, match=f"unknown metric 'lpips'; choose from: {valid}"):
-        evaluate_checkpoint(pix2pix_checkpoint, aligned_folder, metric_names=["psnr", "lpips"])
+    valid = "l1, psnr, ssim, psnr_y, ssim_y, lpips, fid, kid"
+    with pytest.raises(EvaluationError, match=f"unknown metric 'lpipz'; choose from: {valid}"):
+        evaluate_checkpoint(pix2pix_checkpoint, aligned_folder, metric_names=["psnr", "lpipz"])
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DatasetError, match=f"{empty}: no image pairs found"):
@@ -243,3 +243,54 @@ def test_a_test_folder_that_holds_the_training_folder_is_refused(tmp_path: Path)
     test_set = paired_dataset(root, 3, 3, True, train=False)
     with pytest.raises(EvaluationError, match="overlap"):
         _nearest_baseline(root, None, test_set, True)
+
+
+# ---------------------------------------------------------------------------------- LPIPS
+def test_lpips_is_scored_per_image_on_what_the_model_writes(tmp_path: Path, pix2pix_checkpoint: Path) -> None:
+    """Plumbing only: a random backbone (pnet_rand) measures nothing, and the report says so.
+
+    Each test target is also a training target, and each test input is close to that pair's
+    input, so the nearest-neighbour row returns the target itself: LPIPS 0. The model's score is
+    recomputed from the 8-bit output it writes.
+    """
+    root = tmp_path / "data"
+    blobs = [a for a, _ in make_pair_arrays(3, 32, seed=3)]
+    for index, (a, b) in enumerate(make_pair_arrays(3, 32, seed=3)):
+        _save(a, root / "train" / "A" / f"t{index}.png")
+        _save(b, root / "train" / "B" / f"t{index}.png")
+        _save(np.clip(blobs[index].astype(int) + 3, 0, 255).astype(np.uint8), root / "test" / "A" / f"q{index}.png")
+        _save(b, root / "test" / "B" / f"q{index}.png")
+    torch.manual_seed(0)
+    distance = metrics.LPIPS("alex", random_backbone=True)
+    report = evaluate_checkpoint(pix2pix_checkpoint, root, metric_names=["lpips", "l1"], lpips=distance, device="cpu")
+
+    assert report.metrics == ("l1", "lpips") and "LPIPS" in report.table().splitlines()[1]
+    assert [report.per_image[f"q{i}"]["nearest-neighbour"]["lpips"] for i in range(3)] == [0, 0, 0]
+    pipe = load_pipeline(pix2pix_checkpoint)
+    source = load_image(root / "test" / "A" / "q1.png").pixels[None]
+    target = load_image(root / "test" / "B" / "q1.png").pixels[None]
+    expected = distance(to_8bit_levels(pipe(source)), target).item()
+    assert expected > 1e-4 and report.per_image["q1"]["model"]["lpips"] == pytest.approx(expected, rel=1e-5)
+    assert report.rows["model"]["lpips"] > report.rows["nearest-neighbour"]["lpips"] == 0
+    assert report.perceptual_metric is not None and report.perceptual_metric["backbone"].startswith("RANDOM")
+    assert any("RANDOM" in note for note in report.notes) and "lpips" in report.versions
+
+
+def test_cli_lpips_without_the_backbone_weights_names_the_file_and_prints_no_number(
+    tmp_path: Path,
+    pix2pix_checkpoint: Path,
+    aligned_folder: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    report = tmp_path / "report"
+    arguments = ["--data", str(aligned_folder), "--metrics", "l1,lpips", "--report", str(report), "--quiet"]
+    assert cli.main(["eval", "--checkpoint", str(pix2pix_checkpoint), *arguments]) == 2
+    captured = capsys.readouterr()
+    missing = tmp_path / "torch" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    assert f"error: LPIPS (alex) needs torchvision's ImageNet AlexNet weights, and {missing} is missing" in captured.err
+    assert "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth" in captured.err
+    assert captured.out == ""  # no table: no number from a random network
+    # The report folder was staged before the evaluation failed, and is gone with it.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["aligned", "ckpt"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
 import warnings
@@ -207,3 +208,65 @@ def test_fid_is_zero_for_one_set_and_grows_with_noise(inception: metrics.Incepti
     noisy = inception(torch.cat([(images + sigma * noise).clamp(0, 1) for sigma in (0.1, 0.4)]))
     slight, strong = metrics.fid(real, noisy[:3]), metrics.fid(real, noisy[3:])
     assert 10 < slight < strong, (slight, strong)
+
+
+# ---------------------------------------------------------------------------------- LPIPS
+def test_lpips_plumbing_is_zero_for_identical_images_and_grows_with_noise() -> None:
+    # A random backbone (pnet_rand): checks inputs, batching and channels, not perceptual quality.
+    torch.manual_seed(0)
+    distance = metrics.LPIPS("alex", random_backbone=True, batch_size=3)
+    images = _smooth_images(4)
+    assert distance(images, images).tolist() == [0.0, 0.0, 0.0, 0.0]
+    noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(1))
+    scores = [distance(images, (images + sigma * noise).clamp(0, 1)) for sigma in (0.02, 0.1, 0.3)]
+    assert scores[0].shape == (4,) and scores[0].dtype == torch.float64
+    assert bool((0 < scores[0]).all() and (scores[0] < scores[1]).all() and (scores[1] < scores[2]).all())
+    grey, noisy_grey = images[:, :1], (images[:, :1] + 0.1 * noise[:, :1]).clamp(0, 1)
+    as_rgb = grey.expand(-1, 3, -1, -1), noisy_grey.expand(-1, 3, -1, -1)
+    assert torch.equal(distance(grey, noisy_grey), distance(*as_rgb))
+    with pytest.raises(metrics.MetricError, match="at least 31×31 pixels, got 24×24; the vgg network accepts 16×16"):
+        distance(torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24))
+
+
+def test_lpips_backbone_is_looked_up_in_the_torch_hub_cache_and_never_replaced_by_a_random_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    expected = tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    assert metrics.lpips_backbone_path("alex") == expected
+    assert metrics.lpips_backbone_path("vgg").name == "vgg16-397923af.pth"
+    with pytest.raises(metrics.MetricError, match=f"{expected} is missing; not computing LPIPS with a random network"):
+        metrics.LPIPS("alex")
+    # A file under that name whose SHA-256 does not start with 7be5be79 (cut short, or another file).
+    expected.parent.mkdir(parents=True)
+    expected.write_bytes(b"not the weights")
+    with pytest.raises(metrics.MetricError, match="damaged or not the expected file"):
+        metrics.LPIPS("alex")
+    with pytest.raises(metrics.MetricError, match="unknown LPIPS network 'squeeze'; choose one of: alex, vgg"):
+        metrics.LPIPS("squeeze")
+
+
+def test_lpips_loads_a_torchvision_backbone_file_and_the_packaged_linear_layers(tmp_path: Path) -> None:
+    # A stand-in for torchvision's file (features under torchvision's keys, named NAME-<SHA-256 prefix>.pth),
+    # so the loading path real users take runs here without the real weights.
+    from torchvision.models import alexnet
+
+    torch.manual_seed(1)
+    features = {k: v for k, v in alexnet(weights=None).state_dict().items() if k.startswith("features.")}
+    staging = tmp_path / "staging.pth"
+    torch.save(features, staging)
+    digest = hashlib.sha256(staging.read_bytes()).hexdigest()
+    backbone = staging.rename(tmp_path / f"alexnet-owt-{digest[:8]}.pth")
+    distance = metrics.LPIPS("alex", backbone=backbone)
+    loaded = distance.network.state_dict()
+    for index in (0, 3, 6, 8, 10):  # AlexNet's five convolutions, spread over lpips' slices
+        slice_number = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}[index]
+        assert torch.equal(loaded[f"net.slice{slice_number}.{index}.weight"], features[f"features.{index}.weight"])
+    linear = torch.load(metrics.lpips_linear_path("alex"), map_location="cpu", weights_only=True)
+    assert all(torch.equal(loaded[key], value) for key, value in linear.items())
+    assert distance.describe()["backbone_sha256"] == digest and "RANDOM" not in distance.describe()["backbone"]
+
+    other = tmp_path / "other.pth"
+    torch.save({"features.0.weight": torch.zeros(3)}, other)
+    with pytest.raises(metrics.MetricError, match="not torchvision's AlexNet weights"):
+        metrics.LPIPS("alex", backbone=other)

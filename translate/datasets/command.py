@@ -1,4 +1,4 @@
-"""``translate data build KIND ...``: the command line of the data-set builders.
+"""``translate data build KIND ...`` and ``translate data download NAME``: the data-set command line.
 
 Errors are raised as :class:`translate.data.DatasetError`; ``translate.cli`` prints them and
 exits with status 2.
@@ -15,6 +15,14 @@ from pathlib import Path
 from translate.data import DatasetError
 from translate.datasets.animals import AnimalOptions, build_animals
 from translate.datasets.common import BuildSummary, Progress
+from translate.datasets.download import (
+    MIRROR_ENV,
+    describe_recipes,
+    download_dataset,
+    parse_sha256_overrides,
+    recipe_names,
+    resolve_recipe,
+)
 from translate.datasets.emoji import STYLES, EmojiOptions, build_emoji
 from translate.datasets.photos import PhotoPairOptions, build_edges, build_gray, build_lowres
 
@@ -39,6 +47,22 @@ Splits are by photo, never by crop. When SRC has train/ and test/ (or val/), tha
 so a set derived from another (edges of an emoji set, say) holds out the same images. Otherwise
 --test-fraction of the photos are held out, drawn from --seed. Transparent images are composited
 on --background. Unreadable images and images smaller than --size are skipped with a warning.
+"""
+
+
+_DOWNLOAD_EPILOG = f"""\
+The archive is downloaded to CACHE/FILE.part (default: DEST/../.downloads), resumed after a dropped
+connection and by running the same command again, checked (SHA-256 where known; otherwise the
+size the server announces and the archive's CRCs, and the SHA-256 it had is printed so you can pin
+it with --sha256), then unpacked into a hidden folder beside DEST and renamed into place. Member
+names that would land outside DEST are refused. Nothing half-unpacked is ever left in DEST.
+
+layouts:
+  paired    DEST/train/*.jpg, DEST/val/*.jpg (A|B side by side)   translate train pix2pix --data DEST
+  unpaired  DEST/trainA, trainB, testA, testB
+  images    DEST/train/*.png, DEST/val/*.png                      translate data build lowres DEST ...
+
+${MIRROR_ENV} (or --mirror URL) fetches every file from URL/FILE instead of the publisher.
 """
 
 
@@ -85,8 +109,28 @@ def _add_photo_kind(kinds: argparse._SubParsersAction, kind: str, summary: str) 
 
 def data_parser() -> argparse.ArgumentParser:
     """The parser of ``translate data``, with one sub-parser per kind of ``build``."""
-    parser = argparse.ArgumentParser(prog="translate data", description="Build training data sets.")
+    parser = argparse.ArgumentParser(
+        prog="translate data", description="Build training data sets, or download the standard public ones."
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    download = actions.add_parser(
+        "download",
+        help="download a standard data set: translate data download --list",
+        description="Download a standard data set and unpack it into the layout translate reads.",
+        epilog=_DOWNLOAD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    download.add_argument("name", nargs="?", metavar="NAME", help=f"one of: {', '.join(recipe_names())}")
+    download.add_argument("--list", action="store_true", help="list the data sets with their sizes and sources")
+    download.add_argument("--dest", type=Path, metavar="DIR", help="output folder (default: data/NAME)")
+    download.add_argument("--mirror", metavar="URL", help=f"fetch URL/FILE instead (default: ${MIRROR_ENV})")
+    download.add_argument(
+        "--sha256", action="append", default=[], metavar="[FILE=]HASH", help="the SHA-256 to check (repeatable)"
+    )
+    download.add_argument("--cache", type=Path, metavar="DIR", help="where archives and .part files are kept")
+    download.add_argument("--keep-archive", action="store_true", help="keep the archives after unpacking")
+    download.add_argument("--retries", type=int, default=5, metavar="N", help="resume a dropped connection N times")
+    _add_common(download)
     build = actions.add_parser(
         "build",
         help="build a data set: translate data build KIND --help",
@@ -205,25 +249,54 @@ _BUILDERS: dict[str, Callable[[argparse.Namespace, Progress | None], BuildSummar
 
 
 @contextmanager
-def _progress_bar(quiet: bool) -> Iterator[Progress | None]:
+def _progress_bar(quiet: bool, unit: str = "item") -> Iterator[Progress | None]:
     if quiet:
         yield None
         return
     from tqdm import tqdm
 
     # disable=None: no bar when stderr is not a terminal (logs, tests).
-    with tqdm(unit="item", file=sys.stderr, disable=None) as bar:
+    with tqdm(unit=unit, unit_scale=unit == "B", unit_divisor=1024, file=sys.stderr, disable=None) as bar:
 
         def update(done: int, total: int) -> None:
-            bar.total = total
+            if done < bar.n:  # the next file of a download
+                bar.reset()
+            bar.total = total or None
             bar.update(done - bar.n)
 
         yield update
 
 
+def _run_download(args: argparse.Namespace) -> int:
+    if args.list:
+        print(describe_recipes())
+        return 0
+    if args.name is None:
+        raise DatasetError(f"name a data set (one of: {', '.join(recipe_names())}) or pass --list")
+    recipe = resolve_recipe(args.name)
+    if args.retries < 0:
+        raise DatasetError(f"--retries must be 0 or more, got {args.retries}")
+    with _progress_bar(args.quiet, unit="B") as progress:
+        summary = download_dataset(
+            recipe.name,
+            args.dest,
+            mirror=args.mirror,
+            sha256=parse_sha256_overrides(recipe, args.sha256),
+            cache=args.cache,
+            keep_archives=args.keep_archive,
+            overwrite=args.overwrite,
+            retries=args.retries,
+            progress=progress,
+        )
+    print(summary.describe())
+    return 0
+
+
 def run_data_command(argv: Sequence[str]) -> int:
     """Run ``translate data ...``; returns the exit status (argparse exits 2 on bad flags)."""
     args = data_parser().parse_args(list(argv))
+    if args.action == "download":
+        return _run_download(args)
     import torch
 
     # Builders work one small image at a time: one thread beats waiting for busy cores.
