@@ -3,8 +3,9 @@ PYTHON_SYSTEM ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PORT ?= 7860
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test app install clean-venv
 
 # The venv is (re)built when the requirements or the package metadata change.
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/system_packages.sh
@@ -22,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests
+
+# Demo pages of the shipped checkpoints on http://127.0.0.1:$(PORT) (make app PORT=8080).
+app: $(STAMP)
+	$(PY) -m apps --port $(PORT)
 
 clean-venv:
 	rm -rf $(VENV)

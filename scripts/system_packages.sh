@@ -7,6 +7,7 @@ packages=(
   fonts-symbola               # Symbola: line-art emoji style
   plasma-workspace-wallpapers # photographs for super-resolution / edges
   mate-backgrounds            # more photographs
+  chromium                    # the browser the demo-page tests drive (Playwright, headless)
 )
 missing=()
 for package in "${packages[@]}"; do
