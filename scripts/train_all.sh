@@ -9,28 +9,11 @@
 # logs to runs/NAME/train.log. Ship a finished run with scripts/ship_checkpoint.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
-translate() { "$PY" -m translate "$@"; }
-mkdir -p runs
+source scripts/queue.sh
 
 # ---- data (deterministic builders; data/ is not in git)
 [ -d data/emoji64 ] || translate data build emoji data/emoji64 --size 64 --styles noto,openmoji,symbola
 [ -d data/edges2emoji64 ] || translate data build edges data/emoji64 data/edges2emoji64 --subfolder B --size 64
-
-# train NAME PIPELINE ARGS...: start the run, resume it, or skip it when finished.
-train() {
-  local name=$1 pipeline=$2; shift 2
-  local out=runs/$name
-  if [ -d "$out/final" ]; then echo "$name: finished"; return; fi
-  echo "$name: $( [ -f "$out/run.json" ] && echo resuming || echo starting ) at $(date -u +%FT%TZ)"
-  if [ -f "$out/run.json" ]; then
-    translate train "$pipeline" --out "$out" --resume >> "$out/train.log" 2>&1
-  else
-    mkdir -p "$out"
-    translate train "$pipeline" --out "$out" "$@" >> "$out/train.log" 2>&1
-  fi
-  echo "$name: stopped at $(date -u +%FT%TZ) (exit $?)"
-}
 
 # 64×64, narrow networks (ngf 32): what 2 CPU cores train in about 15 minutes each.
 # LSGAN and resize+conv upsampling: in 600-step probes on the emoji pairs, the vanilla GAN loss
@@ -55,3 +38,7 @@ CYCLEGAN_64=(--image-size 64 --batch-size 1 --set generator.ngf=32 --set generat
 train emoji-noto2openmoji-cyclegan cyclegan --data data/emoji64 --steps 20000 "${CYCLEGAN_64[@]}" \
   --set domain_a=noto --set domain_b=openmoji \
   --description "Noto Color Emoji drawings to the OpenMoji style and back, 64×64, trained unpaired"
+
+# Then the class-conditional and super-resolution queues (each resumable the same way).
+bash scripts/train_cbn.sh
+bash scripts/train_sr.sh

@@ -14,9 +14,7 @@
 #      runs/NAME/class_grid{,_t0.7}.png (class by seed, or input by class) for the model card.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
-translate() { "$PY" -m translate "$@"; }
-mkdir -p runs
+source scripts/queue.sh
 
 # ---- data (deterministic builders; data/ is not in git)
 [ -d data/animals32 ] || translate data build animals data/animals32 --size 32
@@ -34,21 +32,6 @@ classifier() {
 }
 classifier classifier-animals --data data/animals32 --image-size 32 --channels 1 --steps 3000 --workers 2
 classifier classifier-emoji-styles --data data/emoji64/styles --image-size 32 --channels 3 --steps 2000 --workers 2
-
-# train NAME PIPELINE ARGS...: start the run, resume it, or skip it when finished (as in train_all.sh).
-train() {
-  local name=$1 pipeline=$2; shift 2
-  local out=runs/$name
-  if [ -d "$out/final" ]; then echo "$name: finished"; return; fi
-  echo "$name: $( [ -f "$out/run.json" ] && echo resuming || echo starting ) at $(date -u +%FT%TZ)"
-  if [ -f "$out/run.json" ]; then
-    translate train "$pipeline" --out "$out" --resume >> "$out/train.log" 2>&1
-  else
-    mkdir -p "$out"
-    translate train "$pipeline" --out "$out" "$@" >> "$out/train.log" 2>&1
-  fi
-  echo "$name: stopped at $(date -u +%FT%TZ) (exit $?)"
-}
 
 # Generation, 32×32 grey, 10 classes: BigGAN-style G (CBN in every block, ngf 32: 1.5M
 # parameters), projection D with spectral norm (ndf 32: 0.6M), hinge loss, TTUR (lr 1e-4 / 4e-4,

@@ -11,9 +11,8 @@
 # Score with: translate eval --checkpoint runs/NAME/final --data data/photo-x4 --json runs/NAME/eval.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
-translate() { "$PY" -m translate "$@"; }
-mkdir -p runs data
+source scripts/queue.sh
+mkdir -p data
 
 # ---- data. Only photographs (the other wallpapers are drawings and renders), one file each.
 # Five are held out whole: no crop of them is ever trained on; eval and validation use them.
@@ -52,30 +51,13 @@ fi
 [ -d data/photo-x4 ] || translate data build lowres data/wallpaper-photos data/photo-x4 \
   --scale 4 --size 384 --crops-per-image 40 --seed 0
 
-# train NAME ARGS...: start the run, resume it, or skip it when finished.
-train() {
-  local name=$1; shift
-  local out=runs/$name
-  if [ -d "$out/final" ]; then echo "$name: finished"; return; fi
-  echo "$name: $( [ -f "$out/run.json" ] && echo resuming || echo starting ) at $(date -u +%FT%TZ)"
-  local status=0
-  if [ -f "$out/run.json" ]; then
-    translate train srgan --out "$out" --resume >> "$out/train.log" 2>&1 || status=$?
-  else
-    mkdir -p "$out"
-    translate train srgan --out "$out" "$@" >> "$out/train.log" 2>&1 || status=$?
-  fi
-  echo "$name: stopped at $(date -u +%FT%TZ) (exit $status)"
-  return "$status"
-}
-
 # SRGAN's crops and batch: 16 crops of 96 px (24-px inputs). EMA weights are what ships.
 COMMON=(--data data/photo-x4 --image-size 96 --batch-size 16 --ema-decay 0.999
         --checkpoint-every 500 --sample-every 2000 --val-every 1000)
 
 # Phase 1, PSNR: L1 only. SRResNet without batch norm (EDSR; ESRGAN found batch norm brings
 # artifacts and lower PSNR), lr 2e-4 (EDSR/ESRGAN's PSNR phase), the last half decaying to 0.
-train photo-x4-srresnet "${COMMON[@]}" --steps 20000 \
+train photo-x4-srresnet srgan "${COMMON[@]}" --steps 20000 \
   --set scale=4 --set generator.kind=srresnet --set generator.norm=none \
   --set optim.lr_g=2e-4 --set optim.lr_policy=linear --set optim.decay_fraction=0.5 \
   --description "×4 photo super-resolution, SRResNet (16 blocks, 64 features, no batch norm) trained for PSNR"
@@ -85,7 +67,7 @@ train photo-x4-srresnet "${COMMON[@]}" --steps 20000 \
 # relativistic adversarial 5e-3) with the discriminator's own features as the perceptual loss:
 # VGG19's weights cannot be fetched here, and feature matching needs none. SRGAN's VGG-style
 # discriminator on the 96-px crops; lr 1e-4 for both networks (SRGAN, ESRGAN).
-train photo-x4-srgan "${COMMON[@]}" --steps 10000 --init runs/photo-x4-srresnet/final \
+train photo-x4-srgan srgan "${COMMON[@]}" --steps 10000 --init runs/photo-x4-srresnet/final \
   --set phase=gan --set loss.perceptual=feature_matching --set loss.perceptual_weight=1.0 \
   --set loss.pixel_weight=1e-2 --set loss.gan=relativistic --set loss.gan_weight=5e-3 \
   --set discriminator.kind=vgg --set optim.lr_g=1e-4 --set optim.lr_d=1e-4 \

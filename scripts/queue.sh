@@ -1,0 +1,24 @@
+# Shared by the training queues (train_all.sh, train_sr.sh, train_cbn.sh); source it, don't run it.
+#
+# train NAME PIPELINE ARGS...: start runs/NAME with ARGS, resume it when it has a run.json, or
+# skip it when runs/NAME/final exists. A stopped run (Ctrl-C, SIGTERM, end of a session) keeps
+# its newest checkpoint, so calling the queue again continues where it stopped.
+PY=${PY:-.venv/bin/python}
+translate() { "$PY" -m translate "$@"; }
+mkdir -p runs
+
+train() {
+  local name=$1 pipeline=$2; shift 2
+  local out=runs/$name
+  if [ -d "$out/final" ]; then echo "$name: finished"; return 0; fi
+  echo "$name: $( [ -f "$out/run.json" ] && echo resuming || echo starting ) at $(date -u +%FT%TZ)"
+  local status=0
+  if [ -f "$out/run.json" ]; then
+    translate train "$pipeline" --out "$out" --resume >> "$out/train.log" 2>&1 || status=$?
+  else
+    mkdir -p "$out"
+    translate train "$pipeline" --out "$out" "$@" >> "$out/train.log" 2>&1 || status=$?
+  fi
+  echo "$name: stopped at $(date -u +%FT%TZ) (exit $status)"
+  return "$status"
+}
