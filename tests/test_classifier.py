@@ -135,3 +135,7 @@ def test_eval_classes_command_writes_json_and_grid(stripes: Path, classifier: Im
     assert Image.open(tmp_path / "grid.png").size == (3 * 18 + 2, 2 * 18 + 2)
     not_a_classifier = ["--classifier", str(tmp_path)]
     assert cli_main(["eval-classes", "--checkpoint", str(checkpoint), "--data", str(stripes), *not_a_classifier]) == 2
+    # translate eval routes a cbn checkpoint here too.
+    (tmp_path / "eval.json").unlink()
+    assert cli_main(["eval", *arguments[1:]]) == 0
+    assert json.loads((tmp_path / "eval.json").read_text())["mode"] == "generation"

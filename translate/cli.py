@@ -450,6 +450,9 @@ def cmd_data(argv: Sequence[str]) -> int:
 
 # ---------------------------------------------------------------------------------- eval
 _EVAL_EPILOG = """\
+A cbn (class-conditional) checkpoint is scored as by `translate eval-classes` (class fidelity
+with an independent classifier, per-class FID/KID): pass its options, --classifier among them.
+
 LPIPS (--metrics ... lpips; never a default) runs the lpips package on torchvision's ImageNet
 AlexNet (--lpips-net vgg: VGG16), read from the torch hub cache and never downloaded by eval:
   ~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth   (vgg: vgg16-397923af.pth)
@@ -463,10 +466,24 @@ model and the baselines, worst first), DIR/images/ and DIR/eval.json.
 """
 
 
+def _checkpoint_pipeline(argv: Sequence[str]) -> str | None:
+    """The pipeline of the ``--checkpoint`` among ``argv``, or None when there is none to read."""
+    from translate.checkpoint import read_checkpoint
+
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--checkpoint")
+    known, _ = peek.parse_known_args(argv)
+    return read_checkpoint(known.checkpoint).pipeline if known.checkpoint else None
+
+
 def cmd_eval(argv: Sequence[str]) -> int:
     from contextlib import nullcontext
 
     from tqdm import tqdm
+
+    if "-h" not in argv and "--help" not in argv and _checkpoint_pipeline(argv) == "cbn":
+        # Class-conditional models are scored by class fidelity and per-class FID/KID.
+        return cmd_eval_classes(argv)
 
     from translate.evaluate import METRIC_NAMES, PER_IMAGE_METRICS, evaluate_checkpoint
     from translate.metrics import LPIPS_NETS
