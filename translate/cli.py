@@ -245,6 +245,12 @@ CONVERT_OPTION_FLAGS: dict[str, tuple[str, type, str]] = {
 }
 
 
+def _pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The pipeline options given on the command line (see CONVERT_OPTION_FLAGS), by option name."""
+    given = {name: getattr(args, f"option_{name}") for name, _, _ in CONVERT_OPTION_FLAGS.values()}
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def _convert_parser() -> argparse.ArgumentParser:
     from translate.infer import COLLISION_RULE, MIN_PSNR_DB
 
@@ -302,11 +308,7 @@ def cmd_convert(argv: Sequence[str]) -> int:
     from translate.runtime import resolve_device
 
     args = _convert_parser().parse_args(argv)
-    options = {
-        name: getattr(args, f"option_{name}")
-        for name, _, _ in CONVERT_OPTION_FLAGS.values()
-        if getattr(args, f"option_{name}") is not None
-    }
+    options = _pipeline_options(args)
     settings = ConvertSettings(
         batch_size=args.batch_size,
         workers=args.workers,
@@ -377,11 +379,7 @@ def cmd_export(argv: Sequence[str]) -> int:
             flag, dest=f"option_{name}", type=kind, metavar=name.split("_")[0].upper(), help=text + " (fixed in the graph)"
         )
     args = parser.parse_args(argv)
-    options = {
-        name: getattr(args, f"option_{name}")
-        for name, _, _ in CONVERT_OPTION_FLAGS.values()
-        if getattr(args, f"option_{name}") is not None
-    }
+    options = _pipeline_options(args)
     print(f"wrote {export_checkpoint(args.checkpoint, args.out, args.format, options, args.opset)}", file=sys.stderr)
     return 0
 
