@@ -57,7 +57,33 @@ PIPELINE_PRESETS = {
     # SRResNet's PSNR phase (--size is the high-resolution crop: 96 in SRGAN); add
     # --set phase=gan --set loss.perceptual=feature_matching for the adversarial step.
     "srgan": [],
+    # Translation between 3 classes (StarGAN-style) on the U-Net with class-conditional batch
+    # norm; --set mode=generation for noise + class.
+    "cbn": ["classes=a,b,c"],
 }
+
+
+def synthetic_batch(pipeline, batch_size: int, size: int, generator) -> dict:  # noqa: ANN001
+    """Random inputs in the shape the pipeline's datasets give."""
+    import torch
+
+    if pipeline.name == "cbn":
+        labels = torch.randint(len(pipeline.config.classes), (batch_size,), generator=generator)
+        return {
+            "image": torch.rand(batch_size, pipeline.input_channels, size, size, generator=generator),
+            "label": labels,
+            "target_label": (labels + 1) % len(pipeline.config.classes),
+            "target": torch.rand(batch_size, pipeline.output_channels, size, size, generator=generator),
+            "has_target": torch.ones(batch_size, dtype=torch.bool),
+            "index": torch.arange(batch_size),
+        }
+    return {
+        # Super-resolution inputs are scale times smaller than their targets (scale is 1 otherwise).
+        "a": torch.rand(batch_size, pipeline.input_channels, size // pipeline.scale, size // pipeline.scale,
+                        generator=generator),
+        "b": torch.rand(batch_size, pipeline.output_channels, size, size, generator=generator),
+        "index": torch.arange(batch_size),
+    }
 
 
 def matmul_peak(dtype_name: str, size: int = 2048, repeats: int = 10) -> float:
@@ -97,13 +123,7 @@ def run_setting(
     pipeline.configure_runtime(device, precision, setting["channels_last"])
     pipeline.setup_training(total_steps=10_000)
     generator = torch.Generator().manual_seed(0)
-    batch = {
-        # Super-resolution inputs are scale times smaller than their targets (scale is 1 otherwise).
-        "a": torch.rand(batch_size, pipeline.input_channels, size // pipeline.scale, size // pipeline.scale,
-                        generator=generator),
-        "b": torch.rand(batch_size, pipeline.output_channels, size, size, generator=generator),
-        "index": torch.arange(batch_size),
-    }
+    batch = synthetic_batch(pipeline, batch_size, size, generator)
     with FlopCounterMode(display=False) as counter:
         pipeline.training_step(batch, 0)
     flops = counter.get_total_flops()
