@@ -236,3 +236,36 @@ def test_cli_trains_and_converts_both_directions(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300,
     )
     assert wrong.returncode == 2 and "blob2inverse" in wrong.stderr
+
+
+def test_pool_state_keeps_images_of_different_sizes() -> None:
+    """With preprocess=none the pooled fakes differ in size; the checkpoint must still hold them."""
+    pool = ImagePool(3)
+    pool.query(torch.rand(1, 3, 8, 8))
+    pool.query(torch.rand(1, 3, 8, 12))
+    copy = ImagePool(3)
+    copy.load_state(pool.state(), torch.device("cpu"))
+    assert [tuple(image.shape) for image in copy.images] == [(3, 8, 8), (3, 8, 12)]
+
+
+def test_domain_names_differing_only_in_case_are_refused() -> None:
+    with pytest.raises(ConfigError, match="two different"):
+        CycleGAN(tiny_cyclegan_config("domain_a=Photo", "domain_b=photo"))
+
+
+def test_a_failed_step_with_the_discriminators_frozen_leaves_them_trainable(tmp_path: Path) -> None:
+    """The runtime probe may fail mid-step (out of memory in fp32); the optimizers built after it
+    must still hold the discriminators' parameters."""
+    pipeline = CycleGAN(tiny_cyclegan_config())
+    pipeline.setup_training(total_steps=2)
+    dataset = pipeline.build_dataset(write_domains(tmp_path, 2, 2), train=True)
+    batch = _batch(dataset, [(0, 0)])
+    batch["b"] = batch["b"][:, :1]  # a channel error inside the generators' step
+    with pytest.raises(ValueError, match="expected"):
+        pipeline.training_step(batch, step=0)
+    pipeline.setup_training(total_steps=2)
+    held = {id(p) for group in pipeline.optimizer_d.param_groups for p in group["params"]}
+    assert {id(p) for p in pipeline.discriminator_a.parameters()} <= held
+    before = [p.detach().clone() for p in pipeline.discriminator_a.parameters()]
+    pipeline.training_step(_batch(dataset, [(0, 0)]), step=1)
+    assert any(not torch.equal(a, b) for a, b in zip(before, pipeline.discriminator_a.parameters()))

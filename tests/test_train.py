@@ -133,3 +133,19 @@ def test_timing_the_runtime_choices_leaves_no_trace(aligned_folder: Path, tmp_pa
     for name, module in timed.pipeline.training_modules().items():
         for (key, a), b in zip(module.state_dict().items(), told.pipeline.training_modules()[name].state_dict().values()):
             assert torch.equal(a, b), f"{name}.{key} differs: the timing steps left a trace"
+
+
+def test_best_checkpoint_is_scored_with_the_weights_it_holds(aligned_folder: Path, tmp_path: Path) -> None:
+    """With EMA on, best/ holds the EMA weights, so its recorded validation score must be theirs,
+    and the live weights must be untouched by validating."""
+    import json
+
+    trainer = _trainer(aligned_folder, tmp_path / "run", steps=4, ema_decay=0.5, val_every=2)
+    trainer.val_dataset = trainer.pipeline.build_dataset(aligned_folder, train=False)
+    trainer.fit()
+    recorded = json.loads((tmp_path / "run" / "best" / "config.json").read_text())["validation"]["val_l1"]
+    best = load_pipeline(tmp_path / "run" / "best")
+    batch = next(iter(torch.utils.data.DataLoader(trainer.val_dataset, batch_size=8)))
+    assert best.validation_metrics(batch)["l1"] == pytest.approx(recorded, rel=1e-5)
+    live = trainer.pipeline.validation_metrics(batch)["l1"]
+    assert live != pytest.approx(recorded, rel=1e-3)  # the live weights differ and were restored

@@ -404,7 +404,7 @@ def class_grid(
         if row // count < len(members):
             picks.append(members[row // count])
     inputs = load_class_images(held_out, picks)[0]
-    tiles = [inputs] + [pipeline(inputs, class_name=name) for name in pipeline.class_names]
+    tiles = [inputs] + [pipeline(inputs, class_name=name).cpu() for name in pipeline.class_names]
     rows = torch.stack(tiles, dim=1).flatten(0, 1)  # input, class 1, class 2, ... per row
     return image_grid(rows, len(tiles))
 

@@ -204,10 +204,13 @@ def _run_training(
     val_dataset = None
     if train_config.val_every:
         val_root = args.val_data
-        if val_root is None and split_folder(data_root, train=False) != data_root:
+        held_out_inside = split_folder(data_root, train=False) != data_root or any(
+            (data_root / f"{split}A").is_dir() for split in ("test", "val")  # CycleGAN's testA/testB
+        )
+        if val_root is None and held_out_inside:
             val_root = data_root
         if val_root is None:
-            raise UsageError("--val-every needs --val-data DIR (or DATA/test or DATA/val)")
+            raise UsageError("--val-every needs --val-data DIR (or DATA/test, DATA/val, or DATA/testA + testB)")
         val_dataset = pipeline.build_dataset(val_root, train=False)
     if main:
         write_run_file(args.out, pipeline, train_config, str(data_root))

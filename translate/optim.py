@@ -72,7 +72,10 @@ def make_adam(parameters: Iterable[nn.Parameter], lr: float, config: OptimConfig
     2-core CPU (``bench/train_step.py``), fused Adam is 4-15x faster per step on a 54M-parameter
     U-Net. Where the parameters' device has no fused kernel, ``foreach`` is used.
     """
-    params = [p for p in parameters if p.requires_grad]
+    # Every parameter, frozen or not: pipelines freeze the discriminator during the generator's
+    # step, and an optimizer built while it was frozen (a failed step) must still hold it.
+    # Parameters without a gradient are skipped by Adam's step.
+    params = list(parameters)
     kernel = config.adam_kernel
     if kernel == "fused" and not all(p.device.type in _FUSED_ADAM_DEVICES and p.is_floating_point() for p in params):
         kernel = "foreach"

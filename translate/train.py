@@ -15,6 +15,7 @@ A run directory holds::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
@@ -511,7 +512,8 @@ class Trainer:
     @torch.no_grad()
     def write_samples(self, batch: dict[str, Any]) -> Path:
         """A grid, one row per sample (at most 4), columns from ``pipeline.visuals``."""
-        columns = self.pipeline.visuals(batch)
+        with self._inference_weights_in_place():
+            columns = self.pipeline.visuals(batch)
         rows = min(4, columns[0].shape[0])
         height = max(c.shape[-2] for c in columns)
         tiles = []
@@ -536,13 +538,17 @@ class Trainer:
         assert self.val_dataset is not None
         loader = DataLoader(self.val_dataset, batch_size=self.config.batch_size, num_workers=0)
         totals: dict[str, float] = {}
-        count = 0
-        for batch in loader:
-            size = len(batch["index"])
-            for key, value in self.pipeline.validation_metrics(batch).items():
-                totals[key] = totals.get(key, 0.0) + value * size
-            count += size
-        metrics = {f"val_{k}": v / max(count, 1) for k, v in totals.items()}
+        counts: dict[str, int] = {}
+        # Scored with the weights best/ would hold (the EMA where kept), not the live ones.
+        with self._inference_weights_in_place():
+            for batch in loader:
+                size = len(batch["index"])
+                # A metric a batch cannot give (no paired truth in it) is averaged over the
+                # batches that gave it, not diluted by the others.
+                for key, value in self.pipeline.validation_metrics(batch).items():
+                    totals[key] = totals.get(key, 0.0) + value * size
+                    counts[key] = counts.get(key, 0) + size
+        metrics = {f"val_{k}": v / counts[k] for k, v in totals.items()}
         self._log(metrics, None)
         score = metrics[f"val_{self.pipeline.validation_key}"]
         if score < self.best_score:
@@ -554,6 +560,22 @@ class Trainer:
                 extra=self._training_meta() | {"validation": metrics},
             )
         return None
+
+    @contextlib.contextmanager
+    def _inference_weights_in_place(self) -> Iterator[None]:
+        """Run the block with the EMA weights in the inference networks (no-op without EMA)."""
+        if self.ema is None:
+            yield
+            return
+        modules = self.pipeline.inference_modules()
+        live = {name: copy.deepcopy(module.state_dict()) for name, module in modules.items()}
+        try:
+            for name, module in modules.items():
+                module.load_state_dict(self.ema.shadows[name].state_dict())
+            yield
+        finally:
+            for name, module in modules.items():
+                module.load_state_dict(live[name])
 
     def _prepare_log(self, start_step: int) -> None:
         """Keep the rows of earlier steps on resume; drop rows past the resume point."""

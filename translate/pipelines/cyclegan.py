@@ -88,10 +88,12 @@ class ImagePool:
                 returned.append(image)
         return torch.stack(returned)
 
-    def state(self) -> Tensor | None:
-        return torch.stack(self.images).float().cpu() if self.images else None
+    def state(self) -> list[Tensor]:
+        # A list, not a stacked tensor: with preprocess=none the stored images differ in size.
+        return [image.float().cpu() for image in self.images]
 
-    def load_state(self, images: Tensor | None, device: torch.device) -> None:
+    def load_state(self, images: list[Tensor] | Tensor | None, device: torch.device) -> None:
+        """Restore :meth:`state` (runs saved before it was a list stored one stacked tensor)."""
         self.images = [] if images is None else [image.to(device) for image in images]
 
 
@@ -116,7 +118,8 @@ class CycleGAN(Pipeline):
                 f"cyclegan needs the same channels in both domains (each generator feeds the other); "
                 f"got data.input_channels={data.input_channels}, data.output_channels={data.output_channels}"
             )
-        if config.domain_a == config.domain_b or not config.domain_a or not config.domain_b:
+        # Compared as --direction matches them: without regard to case.
+        if config.domain_a.casefold() == config.domain_b.casefold() or not config.domain_a or not config.domain_b:
             raise ConfigError(f"domain names must be two different non-empty names, got {config.domain_a!r}, {config.domain_b!r}")
         for name in (config.domain_a, config.domain_b):
             if "2" in name:
