@@ -42,7 +42,8 @@ def main() -> int:
             print(f"warning: {name} has no bundled examples ({inputs}); skipped", file=sys.stderr)
             continue
         destination = args.out / name
-        run("convert", "--checkpoint", name, str(inputs), str(destination), "--format", "png", "--quiet")
+        # --overwrite: a re-shipped checkpoint must not leave the previous results in place.
+        run("convert", "--checkpoint", name, str(inputs), str(destination), "--format", "png", "--quiet", "--overwrite")
         results.append(destination)
     print("\nResults (inputs in examples/NAME/A, true targets in examples/NAME/B):")
     for destination in results:
