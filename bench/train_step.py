@@ -16,6 +16,9 @@ Settings:
                them, which is what ``--precision auto --memory-format auto`` trains in
     +fused, +flush, +cl, +bf16
                one lever at a time on top of the baseline (``--settings`` to run them)
+    bf16+compile, bf16+cl+compile
+               ``torch.compile`` of every training network on top of a candidate; the compile
+               time (the first step's) is printed beside it
 
 ``--profile`` adds the profiler's top operators (self CPU time) of the defaults step.
 """
@@ -47,6 +50,12 @@ SETTINGS = {
     "+flush": {"precision": "fp32", "channels_last": False, "overrides": _LOOP, "flush_denormal": True},
     "+cl": {"precision": "fp32", "channels_last": True, "overrides": _LOOP, "flush_denormal": False},
     "+bf16": {"precision": "bf16", "channels_last": False, "overrides": _LOOP, "flush_denormal": False},
+    # torch.compile of every training network (inductor, CPU) on top of a candidate; the
+    # first warm-up step's extra time is reported as the compile time.
+    "bf16+compile": {"precision": "bf16", "channels_last": False, "overrides": [], "flush_denormal": True,
+                     "compile": True},
+    "bf16+cl+compile": {"precision": "bf16", "channels_last": True, "overrides": [], "flush_denormal": True,
+                        "compile": True},
 }
 CANDIDATES = ("fp32", "fp32+cl", "bf16", "bf16+cl")
 
@@ -127,6 +136,13 @@ def run_setting(
     with FlopCounterMode(display=False) as counter:
         pipeline.training_step(batch, 0)
     flops = counter.get_total_flops()
+    compile_seconds = None
+    if setting.get("compile"):
+        for module in pipeline.training_modules().values():
+            module.compile()
+        started = time.perf_counter()
+        pipeline.training_step(batch, 0)  # compiles the forward and backward graphs
+        compile_seconds = time.perf_counter() - started
     for step in range(warmup):
         pipeline.training_step(batch, step)
     start = time.perf_counter()
@@ -152,6 +168,7 @@ def run_setting(
         "gflop_per_s": flops * steps / seconds / 1e9,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "profile": table,
+        "compile_seconds": compile_seconds,
     }
 
 
@@ -224,12 +241,13 @@ def main() -> int:
         f"{args.pipeline} {args.size}×{args.size} batch {args.batch_size}, {args.steps} steps, "
         f"{report['threads']} threads; matmul peak fp32 {peaks['fp32']:.0f} / bf16 {peaks['bf16']:.0f} GFLOP/s"
     )
-    print(f"{'setting':<10} {'precision':<9} {'img/s':>7} {'speedup':>8} {'GFLOP/step':>11} {'GFLOP/s':>8} {'% bf16 peak':>12} {'peak MB':>8}")
+    print(f"{'setting':<15} {'precision':<9} {'img/s':>7} {'speedup':>8} {'GFLOP/step':>11} {'GFLOP/s':>8} {'% bf16 peak':>12} {'peak MB':>8}")
     for r in report["results"]:
         print(
-            f"{r['setting']:<10} {r['precision']:<9} {r['images_per_s']:7.3f} {r['speedup']:7.2f}× {r['gflop_per_step']:11.1f} "
+            f"{r['setting']:<15} {r['precision']:<9} {r['images_per_s']:7.3f} {r['speedup']:7.2f}× {r['gflop_per_step']:11.1f} "
             f"{r['gflop_per_s']:8.0f} {100 * r['gflop_per_s'] / peaks['bf16']:11.0f}% {r['peak_rss_mb']:8.0f}"
             + (f"  (= {r['chosen']})" if "chosen" in r else "")
+            + (f"  (compile {r['compile_seconds']:.0f} s)" if r.get("compile_seconds") else "")
         )
     if report.get("profile"):
         print(f"\nprofile of the defaults step ({report['results'][-1]['chosen']}), 2 steps:\n{report['profile']}")

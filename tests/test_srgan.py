@@ -174,6 +174,25 @@ def test_vgg_loss_reads_torchvision_keys_from_a_given_file(tmp_path: Path) -> No
         VGGPerceptualLoss("relu2_1", tmp_path / "vgg.pth")
 
 
+def test_vgg_weights_named_as_torchvision_names_them_are_checked_against_their_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    state = {"features.0.weight": torch.randn(64, 3, 3, 3), "features.0.bias": torch.zeros(64)}
+    torch.save(state, tmp_path / "vgg.pth")
+    digest = hashlib.sha256((tmp_path / "vgg.pth").read_bytes()).hexdigest()
+    named = (tmp_path / "vgg.pth").rename(tmp_path / f"vgg19-{digest[:8]}.pth")
+    assert torch.equal(VGGPerceptualLoss("relu1_1", named).network.features[0].weight, state["features.0.weight"])
+    # torchvision's file name in the hub cache, with other content (a download cut short, say).
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub-cache"))
+    cached = tmp_path / "hub-cache" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    cached.parent.mkdir(parents=True)
+    named.rename(cached)
+    with pytest.raises(PerceptualWeightsError, match=f"{cached}: damaged or not the expected file.*feature_matching"):
+        VGGPerceptualLoss("relu1_1")
+
+
 def test_lpips_loss_reads_its_backbone_from_a_file_and_passes_gradients(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,6 +244,24 @@ def test_config_errors_name_the_key() -> None:
         SRGAN(tiny_config("loss.vgg_layer=relu5_5"))
     with pytest.raises(ConfigError, match="data.channels: must be 1 .grey. or 3"):
         SRGAN(tiny_config("data.channels=4"))
+
+
+def test_config_refuses_crops_the_generator_cannot_take_and_wgan_with_batch_norm() -> None:
+    # ×2 RRDB folds 2×2 blocks of its input into channels: a 30-pixel crop gives 15-pixel inputs.
+    with pytest.raises(ConfigError, match="data.image_size: generator.kind=rrdb at scale 2 needs a multiple of 4, got 30"):
+        SRGAN(tiny_config("generator.kind=rrdb", "data.image_size=30"))
+    rrdb = SRGAN(tiny_config("generator.kind=rrdb", "data.image_size=28"))
+    assert rrdb.size_multiple == 2  # what the check asks of image_size / scale
+    assert rrdb.generator(torch.rand(1, 3, 14, 14)).shape == (1, 3, 28, 28)
+    SRGAN(tiny_config("data.image_size=30"))  # srresnet takes any input size
+    # The gradient penalty is per sample; batch norm mixes the samples of the batch.
+    with pytest.raises(ConfigError, match="loss.gan=wgan.*set discriminator.norm=none or discriminator.norm=instance"):
+        SRGAN(tiny_config("phase=gan", "loss.gan=wgan"))
+    with pytest.raises(ConfigError, match="loss.gan=wgan"):
+        SRGAN(tiny_config("phase=gan", "loss.gan=wgan", "discriminator.kind=patch"))
+    for norm in ("none", "instance"):
+        assert SRGAN(tiny_config("phase=gan", "loss.gan=wgan", f"discriminator.norm={norm}")).discriminator is not None
+    assert SRGAN(tiny_config("loss.gan=wgan")).discriminator is None  # psnr phase: no discriminator to check
 
 
 # ---------------------------------------------------------------------------------- training

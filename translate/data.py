@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -42,6 +42,37 @@ Preprocess = Literal["resize_and_crop", "crop", "scale_width", "none"]
 
 class DatasetError(ValueError):
     """A dataset folder cannot be used; the message names the folder and the problem."""
+
+
+_Item = TypeVar("_Item")
+
+
+def _first_readable(read: Callable[[int], _Item], index: int, count: int, what: str, folder: Path) -> tuple[_Item, int]:
+    """``read(index)``, or when it raises :class:`ImageReadError`, ``read`` of the next index (wrapping).
+
+    The replacement is deterministic (the next item, not a random one), so resumed runs see the
+    same samples; each skip is a warning: one bad file must not end hours of training.
+
+    Args:
+        read: loads item ``i`` of the dataset.
+        index: the item asked for, in ``[0, count)``.
+        count: items in the dataset.
+        what: what an item is, for messages (``pair``, ``image``).
+        folder: where the items are, for the error.
+
+    Returns:
+        What ``read`` returned and the index it was given.
+
+    Raises:
+        DatasetError: no item of the ``count`` reads.
+    """
+    for attempt in range(count):
+        current = (index + attempt) % count
+        try:
+            return read(current), current
+        except ImageReadError as error:
+            print(f"warning: skipping unreadable {what}: {error}", file=sys.stderr)
+    raise DatasetError(f"{folder}: no {what} could be read")
 
 
 @dataclass(frozen=True)
@@ -251,17 +282,7 @@ class PairedDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Tensor | int]:
         index, draw_seed = key if isinstance(key, tuple) else (key, key)
-        for attempt in range(len(self.pairs)):
-            current = (index + attempt) % len(self.pairs)
-            try:
-                a, b = self.load_pair(current)
-                break
-            except ImageReadError as error:
-                # Reported and replaced deterministically by the next pair: one bad file must not
-                # end hours of training.
-                print(f"warning: skipping unreadable pair: {error}", file=sys.stderr)
-        else:
-            raise DatasetError(f"{self.root}: no pair could be read")
+        (a, b), current = _first_readable(self.load_pair, index, len(self.pairs), "pair", self.root)
         self.transform.set_random_seed(draw_seed)
         out = self.transform(image=a, b=b)
         return {"a": _chw(out["image"]), "b": _chw(out["b"]), "index": current}
@@ -358,19 +379,15 @@ class ClassFolderDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Tensor | int | bool]:
         index, draw_seed = key if isinstance(key, tuple) else (key, key)
-        for attempt in range(len(self.files)):
-            current = (index + attempt) % len(self.files)
-            try:
-                image = load_image(self.files[current][0], channels=self.channels).pixels
-                target_label = self.target_label(current, draw_seed)
-                target_path = self.by_stem[target_label].get(self.stem(current))
-                target = load_image(target_path, channels=self.channels).pixels if target_path else None
-                break
-            except ImageReadError as error:
-                # Replaced deterministically by the next image: one bad file must not end a run.
-                print(f"warning: skipping unreadable image: {error}", file=sys.stderr)
-        else:
-            raise DatasetError(f"{self.root}: no image could be read")
+
+        def read(current: int) -> tuple[Tensor, int, Tensor | None]:
+            image = load_image(self.files[current][0], channels=self.channels).pixels
+            target_label = self.target_label(current, draw_seed)
+            target_path = self.by_stem[target_label].get(self.stem(current))
+            target = load_image(target_path, channels=self.channels).pixels if target_path else None
+            return image, target_label, target
+
+        (image, target_label, target), current = _first_readable(read, index, len(self.files), "image", self.root)
         if target is not None and target.shape != image.shape:
             size = image.shape[-2:]
             target = torch.nn.functional.interpolate(target[None], size=size, mode="bicubic", antialias=True)[0]
@@ -555,15 +572,13 @@ class UnpairedDataset(Dataset):
             "images_b": len(self.files_b),
         }
 
-    def _load(self, files: list[Path], index: int, channels: int) -> tuple[np.ndarray, int]:
-        for attempt in range(len(files)):
-            current = (index + attempt) % len(files)
-            try:
-                return _hwc(load_image(files[current], channels=channels).pixels), current
-            except ImageReadError as error:
-                # Replaced deterministically by the next image: one bad file must not end a run.
-                print(f"warning: skipping unreadable image: {error}", file=sys.stderr)
-        raise DatasetError(f"{files[0].parent}: no image could be read")
+    def _load(self, files: list[Path], folder: Path, index: int, channels: int) -> tuple[np.ndarray, int]:
+        """Image ``index`` of one domain (or the next readable one) as HWC, and its index."""
+
+        def read(current: int) -> np.ndarray:
+            return _hwc(load_image(files[current], channels=channels).pixels)
+
+        return _first_readable(read, index, len(files), "image", folder)
 
     def _view(self, image: np.ndarray, seed: int) -> Tensor:
         self.transform.set_random_seed(seed)
@@ -575,8 +590,8 @@ class UnpairedDataset(Dataset):
             index_b = int(np.random.default_rng(draw_seed).integers(len(self.files_b)))
         else:
             index_b = index % len(self.files_b)
-        a, index_a = self._load(self.files_a, index % len(self.files_a), self.channels_a)
-        b, index_b = self._load(self.files_b, index_b, self.channels_b)
+        a, index_a = self._load(self.files_a, self.folder_a, index % len(self.files_a), self.channels_a)
+        b, index_b = self._load(self.files_b, self.folder_b, index_b, self.channels_b)
         paired = _stem_key(self.files_a[index_a], self.folder_a) == _stem_key(self.files_b[index_b], self.folder_b)
         return {
             "a": self._view(a, draw_seed),
@@ -674,14 +689,12 @@ class HighResolutionDataset(Dataset):
         }
 
     def _load(self, index: int) -> tuple[np.ndarray, int]:
-        for attempt in range(len(self.files)):
-            current = (index + attempt) % len(self.files)
-            try:
-                return _hwc(load_image(self.files[current], channels=self.config.channels).pixels), current
-            except ImageReadError as error:
-                # Replaced deterministically by the next image: one bad file must not end a run.
-                print(f"warning: skipping unreadable image: {error}", file=sys.stderr)
-        raise DatasetError(f"{self.folder}: no image could be read")
+        """Image ``index`` (or the next readable one) as HWC, and its index."""
+
+        def read(current: int) -> np.ndarray:
+            return _hwc(load_image(self.files[current], channels=self.config.channels).pixels)
+
+        return _first_readable(read, index, len(self.files), "image", self.folder)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Tensor | int]:
         index, draw_seed = key if isinstance(key, tuple) else (key, key)

