@@ -20,6 +20,7 @@ from apps.common import (
     PageContext,
     checkpoint_picker,
     example_files,
+    held_out_examples,
     input_image,
     output_image,
     publish_image,
@@ -131,11 +132,7 @@ def build(context: PageContext) -> None:
                 for path in example_files(context, name)
             ]
             if rows:
-                gr.Examples(
-                    rows, inputs=inputs, outputs=result, fn=page.translate, cache_examples=True, cache_mode="eager",
-                    examples_per_page=8, label="Held-out examples (never trained on)",
-                    api_name="cbn_example", api_visibility="private",
-                )
+                held_out_examples(rows, inputs, result, page.translate, "cbn")
     if generation:
         with gr.Tab("Generate"):
             checkpoint = checkpoint_picker(context, generation, "cbn-generate")

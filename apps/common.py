@@ -304,6 +304,23 @@ def checkpoint_picker(context: PageContext, names: list[str], prefix: str) -> gr
     return dropdown
 
 
+def held_out_examples(rows: list[list[Any]], inputs: list[Any], outputs: Any, fn: Any, name: str, **options: Any) -> gr.Examples:
+    """The page's cached gallery of held-out examples (computed once at start-up, private endpoint ``NAME_example``)."""
+    return gr.Examples(
+        rows,
+        inputs=inputs,
+        outputs=outputs,
+        fn=fn,
+        cache_examples=True,
+        cache_mode="eager",
+        examples_per_page=8,
+        label="Held-out examples (never trained on)",
+        api_name=f"{name}_example",
+        api_visibility="private",
+        **options,
+    )
+
+
 def example_files(context: PageContext, name: str, side: str = "A") -> list[Path]:
     """Bundled held-out inputs of checkpoint ``name``: ``EXAMPLES/NAME/SIDE/*`` (none if absent)."""
     folder = context.examples_root / name / side

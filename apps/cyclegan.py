@@ -16,6 +16,7 @@ from apps.common import (
     PageContext,
     checkpoint_picker,
     example_files,
+    held_out_examples,
     input_image,
     output_image,
     publish_image,
@@ -82,15 +83,4 @@ def build(context: PageContext) -> None:
         for path in example_files(context, name, side)
     ]
     if rows:
-        gr.Examples(
-            rows,
-            inputs=[upload, checkpoint, direction],
-            outputs=result,
-            fn=page.translate,
-            cache_examples=True,
-            cache_mode="eager",
-            examples_per_page=8,
-            label="Held-out examples (never trained on)",
-            api_name="cyclegan_example",
-            api_visibility="private",
-        )
+        held_out_examples(rows, [upload, checkpoint, direction], result, page.translate, "cyclegan")

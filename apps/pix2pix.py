@@ -22,6 +22,7 @@ from apps.common import (
     check_pixel_count,
     checkpoint_picker,
     example_files,
+    held_out_examples,
     input_image,
     output_image,
     publish_image,
@@ -147,19 +148,7 @@ def build(context: PageContext) -> None:
         )
         rows = [[str(path), name] for name in names for path in example_files(context, name)]
         if rows:
-            gr.Examples(
-                rows,
-                inputs=[upload, checkpoint],
-                outputs=result,
-                fn=page.translate,
-                cache_examples=True,
-                cache_mode="eager",
-                examples_per_page=8,
-                label="Held-out examples (never trained on)",
-                elem_id="pix2pix-examples",
-                api_name="pix2pix_example",
-                api_visibility="private",
-            )
+            held_out_examples(rows, [upload, checkpoint], result, page.translate, "pix2pix", elem_id="pix2pix-examples")
     with gr.Tab("Sketch"):
         with gr.Row():
             sketch = gr.Sketchpad(

@@ -17,6 +17,7 @@ from apps.common import (
     PageContext,
     checkpoint_picker,
     example_files,
+    held_out_examples,
     input_image,
     publish_image,
     read_upload,
@@ -107,15 +108,4 @@ def build(context: PageContext) -> None:
     )
     rows = [[str(path), name, page.scale(name)] for name in names for path in example_files(context, name)]
     if rows:
-        gr.Examples(
-            rows,
-            inputs=[upload, checkpoint, outscale],
-            outputs=[comparison, download],
-            fn=page.upscale,
-            cache_examples=True,
-            cache_mode="eager",
-            examples_per_page=8,
-            label="Held-out examples (never trained on)",
-            api_name="srgan_example",
-            api_visibility="private",
-        )
+        held_out_examples(rows, [upload, checkpoint, outscale], [comparison, download], page.upscale, "srgan")
