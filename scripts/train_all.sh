@@ -35,7 +35,7 @@ CYCLEGAN_64=(--image-size 64 --batch-size 1 --set generator.ngf=32 --set generat
              --set discriminator.ndf=32 --ema-decay 0.999 --checkpoint-every 2000 --checkpoint-minutes 10
              --sample-every 2000 --val-every 2000)
 
-train emoji-noto2openmoji-cyclegan cyclegan --data data/emoji64 --steps 20000 "${CYCLEGAN_64[@]}" \
+train emoji-noto2openmoji-cyclegan cyclegan --data data/emoji64 --steps 12000 "${CYCLEGAN_64[@]}" \
   --set domain_a=noto --set domain_b=openmoji \
   --description "Noto Color Emoji drawings to the OpenMoji style and back, 64×64, trained unpaired"
 
