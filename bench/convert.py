@@ -15,6 +15,8 @@ Both runs go from files on disk to files on disk, in this one process, one after
              with PIL: how pytorch-CycleGAN-and-pix2pix's test script converts a folder
     convert  :func:`translate.infer.convert_files` with the CLI's defaults (``--precision auto``,
              batching, decode/encode threads), timed from the plan to the last file written
+    onnxrt   the same with ``--backend onnxruntime`` (fp32 in ONNX Runtime); the one-off export
+             is timed apart and not counted
 
 Printed: images/s of each and their ratio; GFLOP per image (``torch.utils.flop_counter``) and
 the achieved GFLOP/s beside an fp32 and a bf16 matmul peak measured in the same run; the PSNR of
@@ -51,6 +53,7 @@ from translate.imageio import list_images, load_image  # noqa: E402
 from translate.infer import ConvertSettings, check_pipeline_options, convert_files, plan_outputs  # noqa: E402
 from translate.infer import psnr_against_fp32  # noqa: E402
 from translate.metrics import psnr  # noqa: E402
+from translate.onnx_backend import attach_onnx_runtime  # noqa: E402
 from translate.pipelines.pix2pix import Pix2Pix, Pix2PixConfig  # noqa: E402
 from translate.runtime import bf16_supported  # noqa: E402
 
@@ -108,13 +111,13 @@ def resnet9_checkpoint(folder: Path, size: int) -> Path:
 
 def naive_loop(checkpoint: Path, files: list[Path], out: Path) -> float:
     """Seconds to convert ``files`` the naive way (PIL, fp32, one image at a time)."""
-    generator = load_pipeline(checkpoint, precision="fp32", channels_last=False).generator.eval()
+    pipeline = load_pipeline(checkpoint, precision="fp32", channels_last=False)
     out.mkdir(parents=True, exist_ok=True)
 
     def one(path: Path) -> None:
         image = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
-        with torch.no_grad():
-            result = (generator(image[None] * 2 - 1)[0] + 1) / 2
+        with torch.no_grad():  # the network and its [-1, 1] mapping, nothing else
+            result = pipeline.translate_batch(image[None])[0]
         array = (result.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         Image.fromarray(array).save(out / f"{path.stem}.png")
 
@@ -126,10 +129,17 @@ def naive_loop(checkpoint: Path, files: list[Path], out: Path) -> float:
 
 
 def convert_path(
-    checkpoint: Path, inputs: Path, out: Path, batch_size: int, workers: int, precision: str
+    checkpoint: Path, inputs: Path, out: Path, batch_size: int, workers: int, precision: str, backend: str = "torch"
 ) -> tuple[float, str]:
     """Seconds for ``translate convert``'s code path with the CLI's defaults, and the precision used."""
-    pipeline = load_pipeline(checkpoint, precision=precision)
+    if backend == "onnxruntime":
+        pipeline = load_pipeline(checkpoint, precision="fp32", channels_last=False)
+        started = time.perf_counter()
+        attach_onnx_runtime(pipeline, {}, cache_dir=out.parent / "onnx-cache")
+        print(f"  (ONNX export and session check: {time.perf_counter() - started:.1f} s, not counted)", file=sys.stderr)
+        precision = "fp32"
+    else:
+        pipeline = load_pipeline(checkpoint, precision=precision)
     check_pipeline_options(pipeline, {})  # the CLI's warm-up
     plan = plan_outputs(inputs, out, "png")
     settings = ConvertSettings(batch_size=batch_size, workers=workers, check_precision=precision == "auto")
@@ -144,9 +154,9 @@ def convert_path(
 def gflop_per_image(checkpoint: Path, size: int) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    generator = load_pipeline(checkpoint, precision="fp32").generator
+    pipeline = load_pipeline(checkpoint, precision="fp32")
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        generator(torch.zeros(1, 3, size, size))
+        pipeline.translate_batch(torch.zeros(1, 3, size, size))
     return counter.get_total_flops() / 1e9
 
 
@@ -193,6 +203,7 @@ def main() -> int:
     parser.add_argument("--precision", default="auto", help="convert's --precision (the CLI's default: auto)")
     parser.add_argument("--photos", type=Path, action="append", help="folders of photographs (default: the wallpapers)")
     parser.add_argument("--precision-check", action="store_true", help="bf16 vs fp32 on the shipped weights, then stop")
+    parser.add_argument("--no-onnxruntime", action="store_true", help="skip the ONNX Runtime row")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
 
@@ -219,6 +230,18 @@ def main() -> int:
             checkpoint, work / "in", work / "convert", args.batch_size, args.workers, args.precision
         )
         psnr_min, psnr_mean = output_psnr(work / "naive", work / "convert")
+        onnx_row = None
+        if not args.no_onnxruntime:
+            onnx_seconds, _ = convert_path(
+                checkpoint, work / "in", work / "onnxrt", args.batch_size, args.workers, "fp32", backend="onnxruntime"
+            )
+            onnx_min, onnx_mean = output_psnr(work / "naive", work / "onnxrt")
+            onnx_row = {
+                "images_per_s": len(files) / onnx_seconds,
+                "gflop_per_s": gflop * len(files) / onnx_seconds,
+                "speedup": naive_seconds / onnx_seconds,
+                "psnr_vs_naive_db": {"min": onnx_min, "mean": onnx_mean},
+            }
     report = {
         "images": len(files),
         "size": args.size,
@@ -235,6 +258,7 @@ def main() -> int:
         },
         "speedup": naive_seconds / convert_seconds,
         "psnr_vs_naive_db": {"min": psnr_min, "mean": psnr_mean},
+        "onnxrt": onnx_row,
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -247,6 +271,11 @@ def main() -> int:
         print(f"  {name:<8} {row['images_per_s']:7.2f} img/s {row['gflop_per_s']:7.0f} GFLOP/s "
               f"{100 * row['gflop_per_s'] / peaks['bf16']:4.0f}% of bf16 peak{extra}")
     print(f"  speedup {report['speedup']:.2f}×; convert outputs vs naive fp32: PSNR min {psnr_min:.1f} dB, mean {psnr_mean:.1f} dB")
+    if onnx_row:
+        print(f"  onnxrt   {onnx_row['images_per_s']:7.2f} img/s {onnx_row['gflop_per_s']:7.0f} GFLOP/s "
+              f"{100 * onnx_row['gflop_per_s'] / peaks['bf16']:4.0f}% of bf16 peak  (fp32, ONNX Runtime, batch "
+              f"{args.batch_size}): {onnx_row['speedup']:.2f}× naive; PSNR vs naive min "
+              f"{onnx_row['psnr_vs_naive_db']['min']:.1f} dB")
     return 0
 
 

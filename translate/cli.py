@@ -287,6 +287,11 @@ def _convert_parser() -> argparse.ArgumentParser:
         f"image to stay within {MIN_PSNR_DB:.0f} dB PSNR of fp32, else fp32)",
     )
     parser.add_argument("--workers", type=int, default=2, help="threads decoding and encoding beside the network")
+    parser.add_argument(
+        "--backend", default="torch", choices=("torch", "onnxruntime"),
+        help="torch, or onnxruntime: the network exported once to ONNX (cached under ~/.cache/translate/onnx, "
+        "or $TRANSLATE_CACHE/onnx) and run by ONNX Runtime on the CPU in fp32",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar (it is off anyway when not a terminal)")
     for flag, (name, kind, text) in CONVERT_OPTION_FLAGS.items():
         parser.add_argument(flag, dest=f"option_{name}", type=kind, metavar=name.split("_")[0].upper(), help=text)
@@ -325,6 +330,12 @@ def cmd_convert(argv: Sequence[str]) -> int:
     read_checkpoint(args.checkpoint)  # a missing or damaged checkpoint is named before the inputs
     plan = plan_outputs(args.input, args.output, args.format)
     device = resolve_device(args.device)
+    onnxruntime = args.backend == "onnxruntime"
+    if onnxruntime:
+        if device.type != "cpu":
+            raise UsageError(f"--backend onnxruntime runs on the CPU; --device {args.device} resolved to {device}")
+        if args.precision not in ("auto", "fp32"):
+            raise UsageError(f"--backend onnxruntime runs in fp32; --precision {args.precision} needs --backend torch")
     distributed = init_distributed(device)
     interrupted_by: list[int] = []
 
@@ -335,15 +346,22 @@ def cmd_convert(argv: Sequence[str]) -> int:
 
     previous_handler = signal.signal(signal.SIGTERM, stop)
     try:
-        pipeline = load_pipeline(args.checkpoint, device=local_device(device, distributed), precision=args.precision)
-        check_pipeline_options(pipeline, options)
+        if onnxruntime:
+            from translate.onnx_backend import attach_onnx_runtime
+
+            pipeline = load_pipeline(args.checkpoint, device="cpu", precision="fp32", channels_last=False)
+            check_pipeline_options(pipeline, options)
+            attach_onnx_runtime(pipeline, options, say=lambda line: print(line, file=sys.stderr))
+        else:
+            pipeline = load_pipeline(args.checkpoint, device=local_device(device, distributed), precision=args.precision)
+            check_pipeline_options(pipeline, options)
         mine = shard_plan(plan, distributed.rank, distributed.world_size)
         show = distributed.is_main and not args.quiet
         if show:
             ranks = f" on {distributed.world_size} ranks" if distributed.enabled else ""
             print(
                 f"converting {len(plan)} files with {pipeline.name} ({args.checkpoint}) on {pipeline.device}, "
-                f"{pipeline.precision}{ranks} -> {args.output}",
+                f"{pipeline.precision}{', ONNX Runtime' if onnxruntime else ''}{ranks} -> {args.output}",
                 file=sys.stderr,
             )
         with tqdm(total=len(mine), unit="img", disable=None if show else True, file=sys.stderr) as bar:

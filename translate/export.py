@@ -141,9 +141,37 @@ def export_checkpoint(
     """
     if export_format not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {export_format!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
-    options = dict(options or {})
     pipeline = load_pipeline(checkpoint, device="cpu", precision="fp32", channels_last=False)
+    return export_pipeline(pipeline, out, export_format, options, opset)
+
+
+def export_pipeline(
+    pipeline: Pipeline,
+    out: str | os.PathLike,
+    export_format: ExportFormat,
+    options: dict[str, Any] | None = None,
+    opset: int | None = None,
+) -> Path:
+    """Export a loaded pipeline's network step to ``out``; see :func:`export_checkpoint`.
+
+    ``pipeline`` must be on the CPU in fp32 with the contiguous memory format (what
+    ``load_pipeline(..., precision="fp32", channels_last=False)`` gives).
+    """
+    if export_format not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {export_format!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
+    if pipeline.device.type != "cpu" or pipeline.precision != "fp32" or pipeline.channels_last:
+        raise ExportError(
+            f"export needs the pipeline on the CPU in fp32, contiguous; it is on {pipeline.device}, "
+            f"{pipeline.precision}{', channels_last' if pipeline.channels_last else ''}"
+        )
+    options = dict(options or {})
     check_pipeline_options(pipeline, options)
+    after = sorted(set(options) & set(pipeline.post_network_options))
+    if after:
+        raise ExportError(
+            f"{', '.join(after)} is applied after {pipeline.name}'s network and is not part of an exported graph; "
+            "export without it and resize the outputs yourself"
+        )
     program = _exported_program(pipeline, options)
     out = Path(out)
     metadata = export_metadata(pipeline, options)

@@ -46,6 +46,9 @@ class Pipeline(nn.Module, ABC):
     config_class: ClassVar[type]
     #: metric from :meth:`validation_metrics` that picks the best checkpoint, lower is better.
     validation_key: ClassVar[str] = "l1"
+    #: inference options applied after the network step in :meth:`forward` (SR ``outscale``),
+    #: so not part of an exported graph or a network backend.
+    post_network_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -55,6 +58,7 @@ class Pipeline(nn.Module, ABC):
         self.device = torch.device("cpu")
         self.precision: Precision = "fp32"
         self.channels_last = False
+        self._network_backend: tuple[dict[str, Any], Callable[[Tensor], Tensor]] | None = None
 
     # ------------------------------------------------------------------ description
     @property
@@ -103,6 +107,15 @@ class Pipeline(nn.Module, ABC):
         self.to(device)
         self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         return self
+
+    def use_network_backend(self, step: Callable[[Tensor], Tensor] | None, options: dict[str, Any] | None = None) -> None:
+        """Run the network step with ``step`` (e.g. an ONNX Runtime session) instead of :meth:`translate_batch`.
+
+        Padding, tiling and what a pipeline does after the network (SR ``outscale``) stay here.
+        ``step`` was built for fixed ``options`` (a direction, a class); a call with other options
+        is refused. ``None`` goes back to the PyTorch networks.
+        """
+        self._network_backend = None if step is None else (dict(options or {}), step)
 
     def autocast(self) -> Any:
         """Context for forward passes in this pipeline's precision."""
@@ -187,6 +200,10 @@ class Pipeline(nn.Module, ABC):
             raise ValueError(f"expected [N, {self.input_channels}, H, W] images, got {tuple(images.shape)}")
         images = self.prepare(images.float())
         run: Callable[[Tensor], Tensor] = lambda batch: self.translate_batch(batch, **options)  # noqa: E731
+        if self._network_backend is not None:
+            fixed, run = self._network_backend
+            if options != fixed:
+                raise ValueError(f"this {self.name} network backend was built for options {fixed}, not {options}")
         if tile:
             tile = max(self.size_multiple, tile // self.size_multiple * self.size_multiple)
             output = run_tiled(run, images, tile, min(tile_overlap, tile // 2 - 1), self.size_multiple, self.scale)

@@ -214,6 +214,7 @@ class SRGAN(Pipeline):
     config_class = SRGANConfig
     #: PSNR on the luma with a border of ``scale`` pixels cropped, negated so lower is better.
     validation_key = "neg_psnr_y"
+    post_network_options = ("outscale",)
 
     def __init__(self, config: SRGANConfig) -> None:
         super().__init__(config)
