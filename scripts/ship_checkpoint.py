@@ -14,6 +14,11 @@ What it does, in order:
 It refuses to ship a model that does not beat the identity and the nearest neighbour on L1 and
 the identity on KID (see SHIPPING_BAR for why KID against the nearest neighbour is reported,
 not required).
+
+Class-conditional (cbn) runs take ``--classifier FOLDER`` (scripts/train_classifier.py), shipped
+inside the checkpoint as ``classifier/`` so anyone can rescore it, and are scored with
+``translate eval-classes``: class fidelity beside the classifier's held-out accuracy (the
+ceiling), per-class FID/KID beside real training images (the floor). See ``CBN_BAR``.
 """
 
 from __future__ import annotations
@@ -33,10 +38,21 @@ sys.path.insert(0, str(ROOT))
 
 from translate import load_pipeline  # noqa: E402
 from translate.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
+from translate.class_eval import IDENTITY_ROW, MEAN, REAL_HELD_OUT_ROW, REAL_TRAINING_ROW  # noqa: E402
+from translate.class_eval import MODEL_ROW as CLASS_MODEL_ROW  # noqa: E402
+from translate.class_eval import (  # noqa: E402
+    ClassEvalReport,
+    aligned_examples_l1,
+    evaluate_classes,
+    sample_fidelity,
+    write_class_grid,
+)
+from translate.classifier import load_classifier  # noqa: E402
 from translate.data import find_pairs, split_folder  # noqa: E402
 from translate.evaluate import MODEL_ROW, evaluate_checkpoint  # noqa: E402
 from translate.imageio import atomic_folder, commit_folder, load_image, save_image  # noqa: E402
 from translate.metrics import psnr  # noqa: E402
+from translate.pipelines.cbn import ClassConditional  # noqa: E402
 
 FP16_MIN_PSNR = 45.0
 # (metric, baseline) pairs a shipped model must beat. KID against the nearest neighbour is
@@ -44,6 +60,11 @@ FP16_MIN_PSNR = 45.0
 # emoji's true drawings), so its KID is real data against real data, ~0 up to noise, which no
 # translation beats. It still catches a model that copies training targets: its L1 is the bar.
 SHIPPING_BAR = (("l1", "identity"), ("l1", "nearest-neighbour"), ("kid", "identity"))
+# A class-conditional model must reach at least this share of the ceiling (the classifier's accuracy
+# on held-out real images) in mean class fidelity; a translation model must also beat the identity
+# (the input returned unchanged) on mean per-class KID, and on L1 to the true drawing where the
+# classes are aligned.
+CBN_FIDELITY_SHARE = 0.8
 # An unpaired model never saw a pair, while the nearest neighbour is built from the training
 # pairs: it must beat the identity; the paired baselines are printed beside it for reference.
 SHIPPING_BARS = {"pix2pix": SHIPPING_BAR, "cyclegan": (("l1", "identity"), ("kid", "identity"))}
@@ -183,6 +204,9 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=16, help="held-out pairs bundled under examples/NAME")
     parser.add_argument("--source", required=True, help="one paragraph: where the data comes from, its licence")
     parser.add_argument("--recipe", required=True, help="the command lines that built the data and trained")
+    parser.add_argument("--classifier", type=Path, help="cbn: the classifier folder that scores class fidelity")
+    parser.add_argument("--limits", default="the images of the data set above; other subjects stray from what it saw.",
+                        help="cbn: the model card's Limits sentence, after 'Trained at N×N on'")
     parser.add_argument(
         "--compare", action="append", default=[], metavar="LABEL=CHECKPOINT",
         help="also evaluate this checkpoint on the same held-out data, as a row of the model card's table",
@@ -194,14 +218,20 @@ def main() -> int:
     shipped, bundled = ROOT / "checkpoints" / args.name, ROOT / "examples" / args.name
     destination, examples = atomic_folder(shipped), atomic_folder(bundled)
     try:
-        size_mb = ship(args, destination, examples)
+        if read_checkpoint(args.run / "final").pipeline == "cbn":
+            size_mb = ship_class_conditional(args, destination, examples)
+        else:
+            size_mb = ship(args, destination, examples)
         commit_folder(destination, shipped)
-        commit_folder(examples, bundled)
+        if any(examples.iterdir()):
+            commit_folder(examples, bundled)
+        else:  # generation models have no inputs to bundle
+            shutil.rmtree(examples)
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)
         shutil.rmtree(examples, ignore_errors=True)
         raise
-    print(f"shipped {shipped} ({size_mb:.1f} MB); examples in {bundled}")
+    print(f"shipped {shipped} ({size_mb:.1f} MB)" + (f"; examples in {bundled}" if bundled.exists() else ""))
     return 0
 
 
@@ -308,6 +338,270 @@ On the {examples_report.images} bundled examples the model's L1 is {examples_rep
 Trained at {config["data"]["image_size"]}×{config["data"]["image_size"]} on centred drawings on a white
 background; other sizes run (inputs are padded to a multiple of {pipe.size_multiple}) but stray from what it saw.
 {PIPELINE_LIMITS.get(info.pipeline, "")}"""
+    (destination / "README.md").write_text(card)
+    return size_mb
+
+
+# ---------------------------------------------------------------------------------- cbn
+CBN_EXAMPLE_NAMES = 6  # held-out emoji drawn in every style, bundled for translation models
+CBN_SAMPLES_PER_CLASS = 16  # seeded samples per class whose fidelity a generation card records
+
+
+def cbn_check_images(pipe: ClassConditional, data: Path) -> list[tuple[torch.Tensor, str]]:
+    """(input, class) requests that compare the fp16 copy with fp32: seeded samples, or held-out images."""
+    if pipe.mode == "generation":
+        return [(torch.tensor([seed]), name) for name in pipe.class_names for seed in range(8)]
+    requests = []
+    for source in pipe.class_names:
+        for path in sorted((split_folder(data, train=False) / source).iterdir())[:4]:
+            image = load_image(path, channels=pipe.input_channels).pixels
+            requests += [(image, target) for target in pipe.class_names if target != source]
+    return requests
+
+
+def cbn_fp16_agreement(fp32_folder: Path, fp16_folder: Path, data: Path) -> float:
+    reference, shipped = load_pipeline(fp32_folder), load_pipeline(fp16_folder)
+    lowest = float("inf")
+    for value, name in cbn_check_images(reference, data):  # type: ignore[arg-type]
+        if reference.mode == "generation":  # type: ignore[attr-defined]
+            seed = int(value)
+            a = reference.sample(name, 1, seed=seed)  # type: ignore[attr-defined]
+            b = shipped.sample(name, 1, seed=seed)  # type: ignore[attr-defined]
+        else:
+            a, b = reference(value[None], class_name=name), shipped(value[None], class_name=name)
+        lowest = min(lowest, float(psnr(b, a).min()))
+    return lowest
+
+
+def copy_aligned_examples(data: Path, classes: list[str], destination: Path, count: int) -> None:
+    """``count`` held-out names present in every class folder, spread over the sorted list, per class."""
+    held_out = split_folder(data, train=False)
+    common = sorted(set.intersection(*({p.name for p in (held_out / c).iterdir()} for c in classes)))
+    if len(common) < count:
+        raise SystemExit(f"{held_out}: only {len(common)} names are drawn in every class, {count} wanted")
+    chosen = [common[i * len(common) // count] for i in range(count)]
+    for name in classes:
+        (destination / name).mkdir(parents=True)
+        for file_name in chosen:
+            shutil.copyfile(held_out / name / file_name, destination / name / file_name)
+
+
+def cbn_table(reports: dict[str, ClassEvalReport], rows: list[tuple[str, str, str]], metrics: list[str]) -> str:
+    """A markdown table: one line per (label, report key, row) with the mean over classes of ``metrics``."""
+    names = {"fidelity": "fidelity ↑", "fid": "FID ↓", "kid": "KID×1000 ↓", "l1": "L1 ↓"}
+    lines = ["| output | " + " | ".join(names[m] for m in metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    for label, key, row in rows:
+        values = reports[key].scores[row][MEAN]
+        cells = []
+        for metric in metrics:
+            value = values.get(metric)
+            if value is None or value != value:
+                cells.append("–")
+            elif metric == "kid":
+                cells.append(f"{1000 * value:.2f} ± {1000 * values.get('kid_std', 0.0):.2f}")
+            elif metric == "fid":
+                cells.append(f"{value:.1f}")
+            else:
+                cells.append(f"{value:.3f}" if metric == "fidelity" else f"{value:.4f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_class_table(report: ClassEvalReport, model_row: str = CLASS_MODEL_ROW) -> str:
+    """Per class: the model's fidelity, FID and KID beside the real training images' FID and KID (the floor)."""
+    lines = [
+        "| class | fidelity ↑ | FID ↓ | KID×1000 ↓ | floor FID | floor KID×1000 | ceiling fidelity |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in report.classes:
+        model, floor = report.scores[model_row][name], report.scores[REAL_TRAINING_ROW][name]
+        ceiling = report.scores[REAL_HELD_OUT_ROW][name]
+        lines.append(
+            f"| {name} | {model['fidelity']:.3f} | {model['fid']:.1f} | {1000 * model['kid']:.2f} ± {1000 * model['kid_std']:.2f} "
+            f"| {floor['fid']:.1f} | {1000 * floor['kid']:.2f} | {ceiling['fidelity']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def cbn_networks_line(config: dict) -> str:
+    d, loss = config["discriminator"], config["loss"]
+    size = config["data"]["image_size"]
+    disc = f"projection discriminator ndf {d['ndf']}{' with spectral norm' if d['spectral_norm'] else ''}"
+    if config["mode"] == "generation":
+        g = config["noise_generator"]
+        return (f"cbn generation, {size}×{size}: BigGAN-style generator from a {g['z_dim']}-d z (ngf {g['ngf']}, "
+                f"class-conditional batch norm in every block), {disc}, {loss['gan']} loss.")
+    g = config["generator"]
+    paired = f" + paired L1 {loss['paired_weight']:g}" if loss["paired_weight"] else ""
+    return (f"cbn translation, {size}×{size}: ResNet generator ngf {g['ngf']}, {g['n_blocks']} residual block(s) with class-conditional "
+            f"batch norm, {disc}, {loss['gan']} loss + cycle {loss['reconstruction_weight']:g}{paired}.")
+
+
+def cbn_usage(name: str, pipe: ClassConditional) -> str:
+    first, second = pipe.class_names[0], pipe.class_names[1]
+    if pipe.mode == "generation":
+        return (
+            f"translate sample --checkpoint {name} --class {first} --n 64 --seed 0 OUTPUT_FOLDER\n"
+            f"translate sample --checkpoint {name} --class {first} --truncation 0.7 OUTPUT_FOLDER   # more typical\n"
+            f"translate sample --checkpoint {name} --class \"{first}:0.5,{second}:0.5\" OUTPUT_FOLDER   # a blend\n"
+            f"# fine-tune on your own classes (YOUR_DATA/train/CLASS/*):\n"
+            f"translate train cbn --data YOUR_DATA --out runs/mine --init {name} --steps 2000 "
+            f"--set mode=generation --set classes={','.join(pipe.class_names)}"
+        )
+    return (
+        f"translate convert --checkpoint {name} --class {second} INPUT_FOLDER OUTPUT_FOLDER\n"
+        f"translate convert --checkpoint {name} --class \"{first}:0.5,{second}:0.5\" INPUT_FOLDER OUTPUT_FOLDER   # a blend\n"
+        f"# fine-tune on your own classes (YOUR_DATA/train/CLASS/*):\n"
+        f"translate train cbn --data YOUR_DATA --out runs/mine --init {name} --steps 2000 "
+        f"--set classes={','.join(pipe.class_names)}"
+    )
+
+
+def ship_class_conditional(args: argparse.Namespace, destination: Path, examples: Path) -> float:
+    """Ship a cbn run: fp16 weights, its classifier, class scores, grids and the model card; its size in MB."""
+    if args.classifier is None:
+        raise SystemExit("a cbn checkpoint is scored by an independent classifier: pass --classifier FOLDER")
+    final = args.run / "final"
+    info = read_checkpoint(final)
+    pipe = load_pipeline(final)
+    assert isinstance(pipe, ClassConditional)
+    extra = {key: info.raw[key] for key in ("training", "description", "initialised_from") if key in info.raw}
+    extra["shipped"] = {"name": args.name, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+    save_checkpoint(pipe, destination, dtype=torch.float16, extra=extra)
+    shutil.copytree(args.classifier, destination / "classifier")
+    classifier = load_classifier(destination / "classifier")
+    agreement = cbn_fp16_agreement(final, destination, args.data)
+    if agreement < FP16_MIN_PSNR:
+        raise SystemExit(f"fp16 weights drift: {agreement:.1f} dB < {FP16_MIN_PSNR} dB from the fp32 outputs")
+    shipped = load_pipeline(destination)
+    assert isinstance(shipped, ClassConditional)
+
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    reports = {"plain": evaluate_classes(destination, args.data, classifier, on_progress=say)}
+    if pipe.mode == "generation":
+        reports["t0.7"] = evaluate_classes(destination, args.data, classifier, truncation=0.7, on_progress=say)
+    for key, report in reports.items():
+        print(report.table())
+        report.write_json(destination / f"class_eval{'' if key == 'plain' else '_' + key}.json")
+    plain = reports["plain"].scores
+    mean = {row: plain[row][MEAN] for row in plain}
+    ceiling = mean[REAL_HELD_OUT_ROW]["fidelity"]
+    if mean[CLASS_MODEL_ROW]["fidelity"] < CBN_FIDELITY_SHARE * ceiling:
+        raise SystemExit(
+            f"not shipped: class fidelity {mean[CLASS_MODEL_ROW]['fidelity']:.3f} is below {CBN_FIDELITY_SHARE:g} × the "
+            f"ceiling {ceiling:.3f}"
+        )
+    if pipe.mode == "translation":
+        for metric in ("kid", "l1"):
+            model, identity = mean[CLASS_MODEL_ROW].get(metric), mean[IDENTITY_ROW].get(metric)
+            if model is not None and identity is not None and not model < identity:
+                raise SystemExit(f"not shipped: mean {metric} {model:.4f} does not beat the identity ({identity:.4f})")
+
+    if pipe.mode == "generation":
+        write_class_grid(shipped, destination / "samples.png", columns=8)
+        write_class_grid(shipped, destination / "samples_t0.7.png", columns=8, truncation=0.7)
+        examples_record = {"per_class": CBN_SAMPLES_PER_CLASS, "seed": 0,
+                           "fidelity": sample_fidelity(shipped, classifier, CBN_SAMPLES_PER_CLASS, seed=0)}
+    else:
+        write_class_grid(shipped, destination / "samples.png", columns=8, data=args.data)
+        copy_aligned_examples(args.data, shipped.class_names, examples, CBN_EXAMPLE_NAMES)
+        l1, pairs = aligned_examples_l1(shipped, examples)
+        examples_record = {"folder": f"examples/{args.name}", "names": CBN_EXAMPLE_NAMES, "pairs": pairs, "l1": l1}
+    evaluation = {
+        "bar": {"fidelity_share_of_ceiling": CBN_FIDELITY_SHARE,
+                "beats_identity": ["kid", "l1"] if pipe.mode == "translation" else []},
+        "means": mean,
+        "examples": examples_record,
+        "fp16_min_psnr_db": round(agreement, 2),
+    }
+    (destination / "eval.json").write_text(json.dumps(evaluation, indent=2, allow_nan=False) + "\n")
+
+    training = info.raw.get("training", {})
+    settings = training.get("settings", {})
+    summary = training_summary(args.run)
+    config = info.raw["config"]
+    size_mb = (destination / "model.safetensors").stat().st_size / 1e6
+    classes = ", ".join(pipe.class_names)
+    if pipe.mode == "generation":
+        picture = ("![a row per class, a column per seed](samples.png)\n\n*A row per class ({classes}), a column per "
+                   "noise seed (0–7, the same noise down each column). With truncation 0.7: "
+                   "[samples_t0.7.png](samples_t0.7.png).*").format(classes=classes)
+        rows = [("model", "plain", CLASS_MODEL_ROW), ("model, truncation 0.7", "t0.7", CLASS_MODEL_ROW),
+                ("real held-out images (ceiling)", "plain", REAL_HELD_OUT_ROW),
+                ("real training images (floor)", "plain", REAL_TRAINING_ROW)]
+        metrics = ["fidelity", "fid", "kid"]
+        produced = "as many samples of each class as it has held-out real images (seeds 0, 1, …)"
+        examples_line = (f"{CBN_SAMPLES_PER_CLASS} samples per class from seeds 0–{CBN_SAMPLES_PER_CLASS - 1} reach a mean "
+                         f"fidelity of {examples_record['fidelity']:.3f}")
+    else:
+        picture = ("![input, then each style](samples.png)\n\n*Held-out images (never trained on): the input, then its "
+                   f"translation into each class ({classes}).*")
+        rows = [("model", "plain", CLASS_MODEL_ROW), ("identity (input unchanged)", "plain", IDENTITY_ROW),
+                ("real held-out images (ceiling)", "plain", REAL_HELD_OUT_ROW),
+                ("real training images (floor)", "plain", REAL_TRAINING_ROW)]
+        metrics = ["fidelity", "fid", "kid", "l1"]
+        produced = "every held-out image of the other classes translated into the class"
+        examples_line = (f"the {CBN_EXAMPLE_NAMES} bundled held-out images (`examples/{args.name}/`, each drawn in every class), "
+                         f"translated into every other class, score a mean L1 of {l1:.4f} against the true drawings")
+    card = f"""# {args.name}
+
+{info.raw.get("description", "")}
+
+{picture}
+
+## Use
+
+```sh
+{cbn_usage(args.name, pipe)}
+```
+
+## Data
+
+{args.source}
+
+Classes: {classes}. Trained on `{args.data}/train` only; `{args.data}/test` was never trained on.
+
+## Training
+
+- {cbn_networks_line(config)}
+- {training.get("step")} steps of batch {settings.get("batch_size")} (Adam {config["optim"]["lr_g"]:g} / {config["optim"]["lr_d"]:g},
+  β1 {config["optim"]["beta1"]:g}), EMA {settings.get("ema_decay")} of the generator weights (shipped).
+- {summary["hours"]:.2f} hours on a 2-core CPU in {training.get("precision")} ({"channels_last" if training.get("channels_last") else "contiguous"}),
+  {summary["images_per_s"]:.1f} images/s.
+- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst check) of the fp32 weights.
+
+Reproduce:
+
+```sh
+{args.recipe}
+```
+
+## Evaluation
+
+`translate eval --checkpoint {args.name} --data {args.data} --classifier checkpoints/{args.name}/classifier`
+scores {produced}:
+
+- **class fidelity**: the share of outputs that an independent classifier assigns to the requested
+  class. The classifier (`classifier/`, a small CNN from `scripts/train_classifier.py`) was trained on
+  the real training images only, never on generated ones; its accuracy on the held-out real images is
+  the **ceiling** ({ceiling:.3f}).
+- **per-class FID and KID** against the held-out real images of the class, averaged over classes
+  (Inception features). With about a hundred images per class FID is biased upwards: compare rows and
+  read KID. The **floor** is real training images of the class scored the same way.
+
+{cbn_table(reports, rows, metrics)}
+
+Per class (model without truncation):
+
+{per_class_table(reports["plain"])}
+
+Shipping bar: mean fidelity at least {CBN_FIDELITY_SHARE:g} × the ceiling{"; mean KID and L1 below the identity's" if pipe.mode == "translation" else ""}.
+On the bundled checks {examples_line} (`tests/test_shipped.py` checks a fresh load reproduces it).
+
+## Limits
+
+Trained at {config["data"]["image_size"]}×{config["data"]["image_size"]} on {args.limits}
+"""
     (destination / "README.md").write_text(card)
     return size_mb
 

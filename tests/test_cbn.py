@@ -277,3 +277,34 @@ def test_cli_sample_and_convert_with_a_class(tmp_path: Path, capsys: pytest.Capt
     assert Image.open(tmp_path / "converted.png").size == (16, 16)
     assert cli_main(["sample", "--checkpoint", str(translation), "--class", "vertical", str(tmp_path / "none")]) == 2
     assert "translate convert --class" in capsys.readouterr().err
+
+
+def test_aligned_examples_l1_scores_every_ordered_pair_and_names_bad_folders(stripes: Path, tmp_path: Path) -> None:
+    from translate.class_eval import aligned_examples_l1
+
+    pipeline = ClassConditional(tiny_cbn_config("translation")).eval()
+    folder = stripes / "test"  # two names, drawn in both classes
+    l1, pairs = aligned_examples_l1(pipeline, folder)
+    assert pairs == 2 * 2 and 0 < l1 < 1
+    # A model that returns the true drawing would score 0: the score is against the target's file.
+    (tmp_path / "odd" / "horizontal").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no folder for class 'vertical'"):
+        aligned_examples_l1(pipeline, tmp_path / "odd")
+    (tmp_path / "odd" / "vertical").mkdir()
+    Image.new("RGB", (16, 16)).save(tmp_path / "odd" / "vertical" / "x.png")
+    with pytest.raises(ValueError, match="holds other file names"):
+        aligned_examples_l1(pipeline, tmp_path / "odd")
+
+
+def test_sample_fidelity_is_deterministic_for_a_seed() -> None:
+    from translate.class_eval import sample_fidelity
+    from translate.classifier import ClassifierConfig, ImageClassifier
+
+    torch.manual_seed(0)
+    pipeline = ClassConditional(tiny_cbn_config("generation")).eval()
+    classifier = ImageClassifier(ClassifierConfig(classes=("horizontal", "vertical"), image_size=16, channels=3)).eval()
+    first = sample_fidelity(pipeline, classifier, 4, seed=3)
+    assert first == sample_fidelity(pipeline, classifier, 4, seed=3)
+    # A classifier that calls everything "horizontal": right for one class of two, so 0.5.
+    classifier.predict = lambda images: torch.zeros(len(images), dtype=torch.long)  # type: ignore[method-assign]
+    assert sample_fidelity(pipeline, classifier, 4, seed=3) == 0.5

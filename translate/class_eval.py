@@ -40,7 +40,7 @@ from translate import __version__, metrics
 from translate.checkpoint import load_pipeline
 from translate.classifier import ImageClassifier, load_class_images, load_classifier
 from translate.data import ClassFolderDataset, DatasetError, split_folder
-from translate.imageio import atomic_write, save_image, to_8bit_levels
+from translate.imageio import atomic_write, load_image, save_image, to_8bit_levels
 from translate.pipelines import Pipeline
 from translate.pipelines.cbn import ClassConditional
 
@@ -358,6 +358,56 @@ def _aligned_l1(
     rows, targets = zip(*pairs)
     error = (outputs[list(rows)].float() - real[list(targets)].float()).abs().flatten(1).mean(dim=1)
     return {"l1": float(error.mean()), "l1_images": len(pairs)}
+
+
+# ---------------------------------------------------------------------------------- bundled examples
+def sample_fidelity(
+    pipeline: ClassConditional, classifier: ImageClassifier, per_class: int, seed: int = 0, truncation: float | None = None
+) -> float:
+    """Mean over classes of the fidelity of ``per_class`` samples from seeds ``seed ..`` (generation).
+
+    Deterministic for a seed on one device: what a shipped generation checkpoint's card records
+    and its test reproduces.
+    """
+    check_classifier_for(pipeline, classifier)
+    scores = []
+    for name in pipeline.class_names:
+        images = to_8bit_levels(pipeline.sample(name, per_class, seed=seed, truncation=truncation).cpu())
+        scores.append(class_fidelity(classifier, images, name))
+    return sum(scores) / len(scores)
+
+
+def aligned_examples_l1(pipeline: ClassConditional, folder: str | os.PathLike) -> tuple[float, int]:
+    """Mean L1 of translating every image of ``folder/<class>/`` into every other class, against
+    the image of the same name in that class's folder (the same emoji drawn in the target style).
+
+    Returns:
+        The mean L1 on 8-bit levels and the number of (input, target) pairs scored.
+
+    Raises:
+        ValueError: a class folder is missing or the folders hold different names.
+    """
+    folder = Path(folder)
+    missing = [name for name in pipeline.class_names if not (folder / name).is_dir()]
+    if missing:
+        raise ValueError(f"{folder}: no folder for class {missing[0]!r}; expected one per class: {', '.join(pipeline.class_names)}")
+    names = {c: sorted(p.name for p in (folder / c).iterdir() if p.is_file()) for c in pipeline.class_names}
+    reference = names[pipeline.class_names[0]]
+    for name, listed in names.items():
+        if listed != reference:
+            raise ValueError(f"{folder}/{name}: holds other file names than {folder}/{pipeline.class_names[0]}")
+    images = {
+        c: torch.stack([load_image(folder / c / n, channels=pipeline.input_channels).pixels for n in reference])
+        for c in pipeline.class_names
+    }
+    errors = []
+    for source in pipeline.class_names:
+        for target in pipeline.class_names:
+            if source != target:
+                output = to_8bit_levels(pipeline(images[source], class_name=target).cpu())
+                errors.append((output - images[target]).abs().flatten(1).mean(dim=1))
+    every = torch.cat(errors)
+    return float(every.mean()), len(every)
 
 
 # ---------------------------------------------------------------------------------- sample grids
