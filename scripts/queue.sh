@@ -14,7 +14,10 @@ train() {
   echo "$name: $( [ -f "$out/run.json" ] && echo resuming || echo starting ) at $(date -u +%FT%TZ)"
   local status=0
   if [ -f "$out/run.json" ]; then
-    translate train "$pipeline" --out "$out" --resume >> "$out/train.log" 2>&1 || status=$?
+    # RESUME_ARGS: settings for a resumed run, e.g. RESUME_ARGS="--precision bf16 --memory-format
+    # channels_last" to replace a runtime choice that start-up timing got wrong on a busy machine.
+    # shellcheck disable=SC2086
+    translate train "$pipeline" --out "$out" --resume ${RESUME_ARGS:-} >> "$out/train.log" 2>&1 || status=$?
   else
     mkdir -p "$out"
     translate train "$pipeline" --out "$out" "$@" >> "$out/train.log" 2>&1 || status=$?
