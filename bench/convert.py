@@ -23,8 +23,8 @@ the achieved GFLOP/s beside an fp32 and a bf16 matmul peak measured in the same 
 the convert outputs against the naive fp32 ones (goal: at least 40 dB).
 
 ``--precision-check`` is the measurement behind ``--precision auto``: every precision the CPU
-runs natively, on ``checkpoints/edges2emoji-pix2pix`` and its bundled held-out inputs
-(``examples/edges2emoji-pix2pix/A``): PSNR against fp32 (per image, on 8-bit levels) and images/s.
+runs natively, on every shipped checkpoint with bundled held-out inputs
+(``examples/NAME/A``): PSNR against fp32 (per image, on 8-bit levels) and images/s.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ from translate.pipelines.pix2pix import Pix2Pix, Pix2PixConfig  # noqa: E402
 from translate.runtime import bf16_supported  # noqa: E402
 
 PHOTO_FOLDERS = (Path("/usr/share/backgrounds/mate/nature"), Path("/usr/share/wallpapers"))
-SHIPPED = ROOT / "checkpoints" / "edges2emoji-pix2pix"
-SHIPPED_EXAMPLES = ROOT / "examples" / "edges2emoji-pix2pix" / "A"
+SHIPPED = ROOT / "checkpoints"
+EXAMPLES = ROOT / "examples"
 
 
 def photo_sources(folders: list[Path]) -> list[Path]:
@@ -202,21 +202,26 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="convert's --workers (the CLI's default)")
     parser.add_argument("--precision", default="auto", help="convert's --precision (the CLI's default: auto)")
     parser.add_argument("--photos", type=Path, action="append", help="folders of photographs (default: the wallpapers)")
-    parser.add_argument("--precision-check", action="store_true", help="bf16 vs fp32 on the shipped weights, then stop")
+    parser.add_argument("--precision-check", action="store_true", help="bf16 vs fp32 on every shipped model's examples, then stop")
     parser.add_argument("--no-onnxruntime", action="store_true", help="skip the ONNX Runtime row")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
 
     if args.precision_check:
-        report = precision_check(SHIPPED, SHIPPED_EXAMPLES)
+        reports = [
+            precision_check(folder, EXAMPLES / folder.name / "A")
+            for folder in sorted(SHIPPED.iterdir())
+            if (folder / "config.json").is_file() and (EXAMPLES / folder.name / "A").is_dir()
+        ]
         if args.json:
-            print(json.dumps(report, indent=2))
+            print(json.dumps(reports, indent=2))
             return 0
-        print(f"{report['checkpoint']}, {report['images']} held-out inputs of {report['size'][0]}×{report['size'][1]}, "
-              f"{torch.get_num_threads()} threads")
-        for row in report["results"]:
-            print(f"  {row['precision']:<5} channels_last={row['channels_last']!s:<5} {row['images_per_s']:7.1f} img/s  "
-                  f"PSNR vs fp32: min {row['psnr_min_db']:.1f} dB, mean {row['psnr_mean_db']:.1f} dB")
+        for report in reports:
+            print(f"{report['checkpoint']}, {report['images']} held-out inputs of {report['size'][0]}×{report['size'][1]}, "
+                  f"{torch.get_num_threads()} threads")
+            for row in report["results"]:
+                print(f"  {row['precision']:<5} channels_last={row['channels_last']!s:<5} {row['images_per_s']:7.1f} img/s  "
+                      f"PSNR vs fp32: min {row['psnr_min_db']:.1f} dB, mean {row['psnr_mean_db']:.1f} dB")
         return 0
 
     with tempfile.TemporaryDirectory(prefix="bench-convert-") as scratch:
