@@ -126,10 +126,14 @@ def build(context: PageContext) -> None:
             run.click(
                 page.translate, inputs=inputs, outputs=result, api_name="cbn", concurrency_id=MODEL_CONCURRENCY_ID
             )
+            # Bundled held-out images sit in a folder per class (examples/NAME/CLASS/); each is
+            # redrawn in the next class.
             rows = [
-                [str(path), name, page.classes(name)[-1], page.classes(name)[0], 0.0]
+                [str(path), name, classes[(index + 1) % len(classes)], source, 0.0]
                 for name in translation
-                for path in example_files(context, name)
+                for classes in [page.classes(name)]
+                for index, source in enumerate(classes)
+                for path in example_files(context, name, side=source)
             ]
             if rows:
                 held_out_examples(rows, inputs, result, page.translate, "cbn")

@@ -2,8 +2,10 @@
 
 Each shipped checkpoint converts its held-out examples, examples/NAME/A/ (the inputs of pairs
 it never trained on; B/ holds the true targets), into OUT/NAME/ (OUT = outputs/ unless
---out is given). It runs the real CLI, printing each command, so what it does can be repeated
-by hand.
+--out is given). Class-conditional (cbn) checkpoints redraw examples/NAME/CLASS/ (held-out
+images of each class) into every other class, OUT/NAME/SOURCE2TARGET/, or, trained to generate,
+sample eight images of each class into OUT/NAME/CLASS/. It runs the real CLI, printing each
+command, so what it does can be repeated by hand.
 """
 
 from __future__ import annotations
@@ -24,12 +26,36 @@ def run(*args: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
+def class_conditional_demo(name: str, config: object, out: Path) -> list[Path]:
+    """Sample every class (generation), or redraw each class's examples in every other class."""
+    classes = list(config.classes)  # type: ignore[attr-defined]
+    written = []
+    if config.mode == "generation":  # type: ignore[attr-defined]
+        for target in classes:
+            destination = out / name / target
+            run("sample", "--checkpoint", name, "--class", target, "--n", "8", "--seed", "0", str(destination))
+            written.append(destination)
+        return written
+    for source in classes:
+        inputs = EXAMPLES / name / source
+        if not inputs.is_dir():
+            print(f"warning: {name} has no bundled examples of {source} ({inputs}); skipped", file=sys.stderr)
+            continue
+        for target in classes:
+            if target != source:
+                destination = out / name / f"{source}2{target}"
+                run("convert", "--checkpoint", name, "--class", target, str(inputs), str(destination),
+                    "--format", "png", "--quiet", "--overwrite")
+                written.append(destination)
+    return written
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs", help="where the results go")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from translate.checkpoint import shipped_checkpoints
+    from translate.checkpoint import read_checkpoint, shipped_checkpoints
 
     shipped = shipped_checkpoints()
     if not shipped:
@@ -37,6 +63,10 @@ def main() -> int:
         return 2
     results = []
     for name in shipped:
+        info = read_checkpoint(name)
+        if info.pipeline == "cbn":
+            results += class_conditional_demo(name, info.config, args.out)
+            continue
         inputs = EXAMPLES / name / "A"
         if not inputs.is_dir():
             print(f"warning: {name} has no bundled examples ({inputs}); skipped", file=sys.stderr)
@@ -45,7 +75,7 @@ def main() -> int:
         # --overwrite: a re-shipped checkpoint must not leave the previous results in place.
         run("convert", "--checkpoint", name, str(inputs), str(destination), "--format", "png", "--quiet", "--overwrite")
         results.append(destination)
-    print("\nResults (inputs in examples/NAME/A, true targets in examples/NAME/B):")
+    print("\nResults (inputs in examples/NAME/A or examples/NAME/CLASS, true targets in examples/NAME/B):")
     for destination in results:
         shown = destination.relative_to(ROOT) if destination.is_relative_to(ROOT) else destination
         print(f"  {shown}/ ({len(list(destination.rglob('*.png')))} images)")

@@ -9,9 +9,9 @@
 #   1. data: Animal-MNIST at 32×32 (a folder per class), emoji in three styles (styles/ of emoji64:
 #      a folder per style, split by code point like every emoji set);
 #   2. the independent classifiers, on real training images only (held-out accuracy = the ceiling);
-#   3. animals-cbn (generation) and emoji-styles-cbn (translation);
-#   4. translate eval-classes on each final checkpoint: runs/NAME/class_eval{,_t0.7}.{json,txt},
-#      runs/NAME/class_grid{,_t0.7}.png (class by seed, or input by class) for the model card.
+#   3. animals-cbn (generation) and emoji-styles-cbn (translation).
+# Scores and grids for the model cards come from scripts/ship_checkpoint.py NAME --classifier
+# runs/classifier-..., which runs translate eval-classes on the fp16 weights it ships.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/queue.sh
@@ -60,18 +60,3 @@ train emoji-styles-cbn cbn --data data/emoji64/styles --steps 6000 --batch-size 
   --set generator.ngf=32 --set discriminator.ndf=32 --set loss.paired_weight=10 \
   --ema-decay 0.999 --checkpoint-every 500 --sample-every 1000 --val-every 1000 \
   --description "An emoji drawn in one style (Noto, OpenMoji, Symbola line art) redrawn in another, 64×64"
-
-# ---- scores for the model cards: fidelity beside the classifier's held-out accuracy (the
-# ceiling), per-class FID/KID beside real training images (the floor), identity for translation.
-evaluate() {
-  local name=$1 data=$2 classifier=$3 tag=$4; shift 4
-  local out=runs/$name
-  if [ ! -d "$out/final" ] || [ -f "$out/class_eval$tag.json" ]; then return; fi
-  echo "$name: eval-classes$tag at $(date -u +%FT%TZ)"
-  translate eval-classes --checkpoint "$out/final" --data "$data" --classifier "runs/$classifier" \
-    --json "$out/class_eval$tag.json" --grid "$out/class_grid$tag.png" "$@" > "$out/class_eval$tag.txt"
-  cat "$out/class_eval$tag.txt"
-}
-evaluate animals-cbn data/animals32 classifier-animals ""
-evaluate animals-cbn data/animals32 classifier-animals _t0.7 --truncation 0.7
-evaluate emoji-styles-cbn data/emoji64/styles classifier-emoji-styles ""

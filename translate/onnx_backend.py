@@ -25,6 +25,7 @@ from torch import Tensor
 from translate.export import INPUT_NAME, OUTPUT_NAME, ExportError, export_pipeline
 from translate.infer import ConvertError
 from translate.pipelines import Pipeline
+from translate.pretrained import file_sha256
 
 #: Largest per-pixel difference from the PyTorch fp32 networks a session may show on the check input.
 MATCH_TOLERANCE = 1e-3
@@ -43,14 +44,6 @@ def default_cache_dir() -> Path:
     return base / "translate" / "onnx"
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_key(pipeline: Pipeline, options: dict[str, Any]) -> str:
     """What decides the exported graph: weights, config, fixed options and the exporter's versions."""
     import onnx
@@ -61,8 +54,8 @@ def cache_key(pipeline: Pipeline, options: dict[str, Any]) -> str:
     checkpoint = Path(checkpoint)
     parts = {
         "format": _CACHE_FORMAT,
-        "weights": _file_digest(checkpoint / "model.safetensors"),
-        "config": _file_digest(checkpoint / "config.json"),
+        "weights": file_sha256(checkpoint / "model.safetensors"),
+        "config": file_sha256(checkpoint / "config.json"),
         "options": options,
         "torch": torch.__version__,
         "onnx": onnx.__version__,
