@@ -18,7 +18,7 @@ from translate.networks import (
     build_generator,
     unet_depth_for,
 )
-from translate.nn import ClassEmbedding, ConditionalBatchNorm2d, init_weights, make_norm
+from translate.nn import ClassEmbedding, ConditionalBatchNorm2d, InstanceNorm2d, ReflectionPad2d, init_weights, make_norm
 from translate.nn.norm import batch_norm_reference
 
 
@@ -60,7 +60,7 @@ def test_unet_dropout_only_in_deep_decoder_blocks() -> None:
 def test_resnet_generator_blocks_and_reflect_padding() -> None:
     generator = ResNetGenerator(ngf=8, n_blocks=6)
     assert sum(type(m).__name__ == "_ResnetBlock" for m in generator.modules()) == 6
-    assert any(isinstance(m, nn.ReflectionPad2d) for m in generator.modules())
+    assert any(isinstance(m, ReflectionPad2d) for m in generator.modules())
 
 
 def test_conditional_generator_needs_labels_and_plain_one_refuses_them() -> None:
@@ -197,4 +197,21 @@ def test_make_norm_names_choices() -> None:
         make_norm("group", 4)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="num_classes"):
         make_norm("cbn", 4)
-    assert isinstance(make_norm("instance", 4), nn.InstanceNorm2d)
+    assert isinstance(make_norm("instance", 4), InstanceNorm2d)
+
+
+def test_instance_norm_and_reflection_pad_match_torch_and_keep_dtype_and_layout() -> None:
+    """Our layers compute torch's values, but keep bf16 and channels_last under CPU autocast."""
+    x = torch.randn(2, 8, 9, 7, generator=torch.Generator().manual_seed(0))
+    reference_norm = nn.InstanceNorm2d(8, affine=False, track_running_stats=False)
+    torch.testing.assert_close(InstanceNorm2d(8)(x), reference_norm(x), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ReflectionPad2d(3)(x), nn.ReflectionPad2d(3)(x), atol=0, rtol=0)
+    packed = x.bfloat16().contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        normed, padded = InstanceNorm2d(8)(packed), ReflectionPad2d(1)(packed)
+        assert nn.ReflectionPad2d(1)(packed).dtype == torch.float32  # what torch's layer does
+    assert normed.dtype == padded.dtype == torch.bfloat16
+    assert normed.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(padded.float(), nn.ReflectionPad2d(1)(packed.float()), atol=0, rtol=0)
+    with pytest.raises(ValueError, match=r"expected \[N, 8, H, W\]"):
+        InstanceNorm2d(8)(torch.zeros(1, 4, 3, 3))

@@ -17,6 +17,7 @@ from translate.nn import (
     ConditionalModule,
     ConditionalSequential,
     NormKind,
+    ReflectionPad2d,
     make_norm,
     norm_needs_conv_bias,
 )
@@ -203,12 +204,12 @@ class _ResnetBlock(ConditionalModule):
         super().__init__()
         bias = norm_needs_conv_bias(norm)
         self.body = ConditionalSequential(
-            nn.ReflectionPad2d(1),
+            ReflectionPad2d(1),
             nn.Conv2d(channels, channels, 3, bias=bias),
             _Normed(make_norm(norm, channels, cond_dim)),
             nn.ReLU(),
             nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
-            nn.ReflectionPad2d(1),
+            ReflectionPad2d(1),
             nn.Conv2d(channels, channels, 3, bias=bias),
             _Normed(make_norm(norm, channels, cond_dim)),
         )
@@ -257,7 +258,7 @@ class ResNetGenerator(_ConditionedGenerator):
         cond_dim = self._setup_condition(norm, num_classes, embedding_dim)
         bias = norm_needs_conv_bias(norm)
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
+            ReflectionPad2d(3),
             nn.Conv2d(in_channels, ngf, 7, bias=bias),
             _Normed(make_norm(norm, ngf, cond_dim)),
             nn.ReLU(),
@@ -275,7 +276,7 @@ class ResNetGenerator(_ConditionedGenerator):
                 _Normed(make_norm(norm, ngf * mult // 2, cond_dim)),
                 nn.ReLU(),
             ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        layers += [ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.body = ConditionalSequential(*layers)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:

@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from translate.nn.layers import InstanceNorm2d
+
 NormKind = Literal["batch", "instance", "none", "cbn"]
 NORM_KINDS: tuple[str, ...] = ("batch", "instance", "none", "cbn")
 
@@ -113,7 +115,7 @@ def make_norm(kind: NormKind, num_features: int, condition_dim: int = 0) -> nn.M
     if kind == "batch":
         return nn.BatchNorm2d(num_features)
     if kind == "instance":
-        return nn.InstanceNorm2d(num_features, affine=False, track_running_stats=False)
+        return InstanceNorm2d(num_features)
     if kind == "none":
         return nn.Identity()
     if kind == "cbn":
