@@ -1,20 +1,22 @@
 """Turn a finished training run into a shipped checkpoint with a measured model card.
 
-    python scripts/ship_checkpoint.py NAME --run runs/NAME --data data/emoji64 [--examples 16]
+    python scripts/ship_checkpoint.py NAME --run runs/NAME --data data/emoji64 [--examples N]
 
 What it does, in order:
 1. Saves the run's final inference weights (EMA where kept) in fp16 into ``checkpoints/NAME/``
    with the run's config.json entries (training, description), and checks that the fp16 copy
    stays within 45 dB PSNR of the fp32 outputs on the held-out images.
-2. Copies ``--examples`` held-out pairs (the test split, never trained on) into
-   ``examples/NAME/{A,B}/`` for ``make demo`` and the tests.
-3. Runs ``translate eval`` on the whole held-out split (model, identity, nearest neighbour)
+2. Copies ``--examples`` held-out pairs (the test split, never trained on; 16, or 8 for
+   super-resolution, whose pairs are whole photo crops) into ``examples/NAME/{A,B}/`` for
+   ``make demo`` and the tests.
+3. Runs ``translate eval`` on the whole held-out split (model and baselines: identity and
+   nearest neighbour, or identity and bicubic for super-resolution; ``--compare`` adds rows)
    and on the bundled examples, and writes ``eval.json`` and the ``README.md`` model card.
 
 It refuses to ship a paired model that does not beat the identity and the nearest neighbour on
 L1 and the identity on KID (see SHIPPING_BAR for why KID against the nearest neighbour is
-reported, not required), and an unpaired one whose KID does not beat the identity's (see
-SHIPPING_BARS).
+reported, not required), an unpaired one whose KID does not beat the identity's, and a
+super-resolution model that does not beat bicubic upscaling (see shipping_bar).
 
 Class-conditional (cbn) runs take ``--classifier FOLDER`` (scripts/train_classifier.py), shipped
 inside the checkpoint as ``classifier/`` so anyone can rescore it, and are scored with
@@ -30,6 +32,7 @@ import json
 import shutil
 import sys
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -50,8 +53,8 @@ from translate.class_eval import (  # noqa: E402
 )
 from translate.classifier import load_classifier  # noqa: E402
 from translate.data import find_pairs, split_folder  # noqa: E402
-from translate.evaluate import MODEL_ROW, evaluate_checkpoint  # noqa: E402
-from translate.imageio import atomic_folder, commit_folder, load_image, save_image  # noqa: E402
+from translate.evaluate import BICUBIC_ROW, HIGHER_IS_BETTER, MODEL_ROW, evaluate_checkpoint  # noqa: E402
+from translate.imageio import atomic_folder, bicubic_resize, commit_folder, load_image, save_image  # noqa: E402
 from translate.metrics import psnr  # noqa: E402
 from translate.pipelines.cbn import ClassConditional  # noqa: E402
 
@@ -60,7 +63,8 @@ FP16_MIN_PSNR = 45.0
 # measured and printed but is no bar: that baseline returns real target-domain images (other
 # emoji's true drawings), so its KID is real data against real data, ~0 up to noise, which no
 # translation beats. It still catches a model that copies training targets: its L1 is the bar.
-SHIPPING_BAR = (("l1", "identity"), ("l1", "nearest-neighbour"), ("kid", "identity"))
+# Each entry is (metric, baseline row, margin): the model must beat the baseline by the margin.
+SHIPPING_BAR = (("l1", "identity", 0.0), ("l1", "nearest-neighbour", 0.0), ("kid", "identity", 0.0))
 # A class-conditional model must reach at least this share of the ceiling (the classifier's accuracy
 # on held-out real images) in mean class fidelity; a translation model must also beat the identity
 # (the input returned unchanged) on mean per-class KID, and on L1 to the true drawing where the
@@ -70,7 +74,53 @@ CBN_FIDELITY_SHARE = 0.8
 # target it never saw: its bar is KID against the identity (the input returned unchanged). L1
 # to the paired truth is reported beside the paired model's; the two styles share their layout,
 # so the identity's L1 is low (0.197 on the emoji) and even the paired pix2pix only just beats it.
-SHIPPING_BARS = {"pix2pix": SHIPPING_BAR, "cyclegan": (("kid", "identity"),)}
+UNPAIRED_BAR = (("kid", "identity", 0.0),)
+# A PSNR-trained super-resolution model must beat antialiased bicubic upscaling by this much
+# PSNR on the Y channel (border cropped by the scale) on held-out photographs. An adversarial one
+# trades PSNR for texture: it must beat bicubic and the PSNR model it was fine-tuned from
+# (--compare) on FID, the issue's measure; KID is reported beside it. Every --compare row of a
+# gan-phase model is part of its bar, so compare it with that PSNR model only.
+SR_PSNR_MARGIN_DB = 1.0
+
+
+def shipping_bar(pipeline: str, config: dict, compared: list[str]) -> tuple[tuple[str, str, float], ...]:
+    """What a model of this pipeline must beat on the held-out split: (metric, row, margin)s."""
+    if pipeline == "pix2pix":
+        return SHIPPING_BAR
+    if pipeline == "cyclegan":
+        return UNPAIRED_BAR
+    if pipeline == "srgan" and config["phase"] == "psnr":
+        return (("psnr_y", BICUBIC_ROW, SR_PSNR_MARGIN_DB),)
+    if pipeline == "srgan":
+        if not compared:
+            raise SystemExit(
+                "an adversarial (phase=gan) super-resolution model ships beside the PSNR model it was fine-tuned "
+                "from: pass --compare LABEL=CHECKPOINT (its FID is part of the bar)"
+            )
+        return (("fid", BICUBIC_ROW, 0.0),) + tuple(("fid", label, 0.0) for label in compared)
+    raise SystemExit(f"no shipping bar for {pipeline} checkpoints")
+
+
+RESERVED_ROWS = frozenset({MODEL_ROW, "identity", "nearest-neighbour", BICUBIC_ROW})
+
+
+def compared_checkpoints(items: list[str]) -> list[tuple[str, str]]:
+    """``--compare LABEL=CHECKPOINT`` items as (label, checkpoint); a clear error for a bad one."""
+    pairs = []
+    for item in items:
+        label, _, checkpoint = item.partition("=")
+        if not label or not checkpoint:
+            raise SystemExit(f"--compare {item!r}: expected LABEL=CHECKPOINT")
+        if label in RESERVED_ROWS or label in (known for known, _ in pairs):
+            raise SystemExit(f"--compare {item!r}: the label {label!r} names another row of the table")
+        pairs.append((label, checkpoint))
+    return pairs
+
+
+def beats(rows: dict[str, dict[str, float]], metric: str, baseline: str, margin: float) -> bool:
+    """Whether the model row is better than ``baseline`` on ``metric`` by at least ``margin``."""
+    model, other = rows[MODEL_ROW][metric], rows[baseline][metric]
+    return model >= other + margin if metric in HIGHER_IS_BETTER else model < other - margin
 
 
 def training_summary(run: Path) -> dict[str, float]:
@@ -109,9 +159,15 @@ def copy_examples(data: Path, destination: Path, count: int) -> None:
             shutil.copyfile(source, destination / side / source.name)
 
 
-def sample_grid(checkpoint: Path, examples: Path, path: Path, count: int = 8) -> None:
-    """input | output | target, one row per example, as the model card's picture."""
+def sample_grid(
+    checkpoint: Path, examples: Path, path: Path, count: int = 8, compare: Sequence[tuple[str, str]] = ()
+) -> None:
+    """input | output | target, one row per example, as the model card's picture; for
+    super-resolution, centre crops of bicubic | each compared checkpoint | output | original."""
     pipe = load_pipeline(checkpoint)
+    if getattr(pipe, "scale", 1) > 1:
+        super_resolution_grid([load_pipeline(other) for _, other in compare] + [pipe], examples, path)
+        return
     tiles = []
     for a_path in sorted((examples / "A").iterdir())[:count]:
         a = load_image(a_path, channels=pipe.input_channels).pixels
@@ -120,6 +176,24 @@ def sample_grid(checkpoint: Path, examples: Path, path: Path, count: int = 8) ->
     import torchvision.utils
 
     save_image(torchvision.utils.make_grid(tiles, nrow=3, padding=2, pad_value=1.0), path)
+
+
+SR_GRID_CROP = 160  # px of the high-resolution image: enough to see texture at 1:1
+
+
+def super_resolution_grid(pipes: list, examples: Path, path: Path, count: int = 6) -> None:
+    """Centre crops, one row per example: bicubic | each pipeline's output | original."""
+    import torchvision.utils
+
+    tiles = []
+    for a_path in sorted((examples / "A").iterdir())[:count]:
+        low = load_image(a_path, channels=pipes[-1].input_channels).pixels
+        high = load_image(examples / "B" / a_path.name, channels=pipes[-1].output_channels).pixels
+        row = [bicubic_resize(low, tuple(high.shape[-2:]))] + [pipe(low) for pipe in pipes] + [high]
+        height, width = high.shape[-2:]
+        top, left = max(0, (height - SR_GRID_CROP) // 2), max(0, (width - SR_GRID_CROP) // 2)
+        tiles += [image[..., top:top + SR_GRID_CROP, left:left + SR_GRID_CROP].expand(3, -1, -1)[:3] for image in row]
+    save_image(torchvision.utils.make_grid(tiles, nrow=len(pipes) + 2, padding=2, pad_value=1.0), path)
 
 
 def usage(name: str, pipeline: str, metadata: dict) -> str:
@@ -131,6 +205,13 @@ def usage(name: str, pipeline: str, metadata: dict) -> str:
             f"translate convert --checkpoint {name} --direction {b}2{a} INPUT_FOLDER OUTPUT_FOLDER\n"
             f"# fine-tune on your own two folders (YOUR_DATA/A and YOUR_DATA/B, any sizes, unpaired):\n"
             f"translate train cyclegan --data YOUR_DATA --out runs/mine --init {name} --steps 2000"
+        )
+    if pipeline == "srgan":
+        return (
+            f"translate convert --checkpoint {name} INPUT_FOLDER OUTPUT_FOLDER   # big images run in blended tiles\n"
+            f"translate convert --checkpoint {name} --outscale 2 INPUT_FOLDER OUTPUT_FOLDER   # any final factor\n"
+            f"# fine-tune on your own high-resolution images (YOUR_PHOTOS/train/*, YOUR_PHOTOS/test/*):\n"
+            f"translate train srgan --data YOUR_PHOTOS --out runs/mine --init {name} --steps 2000"
         )
     return (
         f"translate convert --checkpoint {name} INPUT_FOLDER OUTPUT_FOLDER\n"
@@ -144,10 +225,16 @@ def training_data_line(data: dict) -> str:
             f"Training images: {data.get('images_a', '?')} of domain A and {data.get('images_b', '?')} of domain B, "
             "each A drawn with an independent random B (no pairs used)"
         )
+    if data.get("layout") == "high-resolution":
+        return (
+            f"Training images: {data.get('images', '?')} high-resolution images; each step cuts random crops of them"
+        )
     return f"Training pairs: {data.get('pairs', '?')}"
 
 
-def networks_line(pipeline: str, config: dict) -> str:
+def networks_line(pipeline: str, config: dict, initialised_from: str | None = None) -> str:
+    if pipeline == "srgan":
+        return sr_networks_line(config, initialised_from)
     generator, discriminator, loss = config["generator"], config["discriminator"], config["loss"]
     size = config["data"]["image_size"]
     if generator["kind"] == "resnet":
@@ -172,7 +259,33 @@ PIPELINE_LIMITS = {
 }
 
 
+def sr_networks_line(config: dict, initialised_from: str | None) -> str:
+    generator, loss, scale = config["generator"], config["loss"], config["scale"]
+    blocks = generator["num_blocks"] or (16 if generator["kind"] == "srresnet" else 23)
+    norm = "" if generator["kind"] != "srresnet" else (" without batch norm" if generator["norm"] == "none" else ", batch norm")
+    size = config["data"]["image_size"]
+    kind = {"srresnet": "SRResNet", "rrdb": "RRDB"}[generator["kind"]]
+    g = (f"{kind} ×{scale} ({blocks} blocks, {generator['num_features']} features{norm}), HR crops of {size} px "
+         f"(LR {size // scale} px)")
+    if config["phase"] == "psnr":
+        return f"srgan psnr phase: {g}, {loss['pixel']} pixel loss only."
+    return (
+        f"srgan gan phase: {g}, {config['discriminator']['kind']} discriminator, {loss['gan']} GAN loss × "
+        f"{loss['gan_weight']:g} + {loss['perceptual']} perceptual × {loss['perceptual_weight']:g} + "
+        f"{loss['pixel']} × {loss['pixel_weight']:g}"
+        + (f", fine-tuned from `{initialised_from}`." if initialised_from else ", trained from scratch.")
+    )
+
+
 def baselines_note(pipeline: str) -> str:
+    if pipeline == "srgan":
+        return (
+            "Bicubic = the low-resolution input upscaled with antialiased bicubic interpolation; identity = "
+            "the input upscaled by pixel repetition. PSNR-Y and SSIM-Y are on the Y (luma) channel with a border "
+            f"of the scale cropped, as super-resolution papers report them. Shipping bar: a psnr-phase model "
+            f"beats bicubic by at least {SR_PSNR_MARGIN_DB:g} dB PSNR-Y; a gan-phase model beats bicubic and "
+            "the psnr-phase model on FID (it trades some PSNR for texture)."
+        )
     common = (
         "Identity = the input returned unchanged; nearest neighbour = the training target whose input is "
         "closest to the test input. That neighbour is a real drawing of the target style (of another emoji), "
@@ -188,6 +301,39 @@ def baselines_note(pipeline: str) -> str:
     return f"{common} Shipping bar: L1 below both baselines', KID below the identity's."
 
 
+CARD_METRICS = ("l1", "psnr", "ssim", "psnr_y", "ssim_y", "fid", "kid")
+CBN_LIMITS = "the images of the data set above; other subjects stray from what it saw."
+
+
+def limits_line(config: dict, pipe: object, limits: str | None) -> str:
+    """The model card's first Limits sentence: the training size and what it saw (``--limits``)."""
+    size = config["data"]["image_size"]
+    if "scale" in config:  # super-resolution: the size is the high-resolution crop's
+        scale, tile = config["scale"], config["inference_tile"]
+        return (
+            f"Trained on {size}×{size} crops ({size // scale}×{size // scale} inputs) of "
+            f"{limits or 'the photographs above, downscaled with antialiased bicubic'}; inputs of any size run (in "
+            f"blended tiles above {tile} px), but blur, noise or JPEG artefacts beyond bicubic downscaling "
+            "were not in its training data unless the recipe above adds them."
+        )
+    what = limits or (
+        "centred drawings on a white background; other sizes run (inputs are padded to a multiple of "
+        f"{pipe.size_multiple}) but stray from what it saw."  # type: ignore[attr-defined]
+    )
+    return f"Trained at {size}×{size} on {what}"
+
+
+def picture_lines(pipeline: str, compare: list[str]) -> str:
+    """The model card's sample picture and its caption."""
+    if pipeline == "srgan":
+        columns = " | ".join(["bicubic", *(item.partition("=")[0] for item in compare), "this model", "original"])
+        return (
+            f"![{columns}](samples.png)\n\n*Centre crops ({SR_GRID_CROP} px, 1:1) of held-out photographs: "
+            f"{columns}.*"
+        )
+    return "![input | output | target](samples.png)\n\n*Held-out examples: input | output | target (never seen in training).*"
+
+
 def compare_note(compare: list[str]) -> str:
     if not compare:
         return ""
@@ -196,7 +342,8 @@ def compare_note(compare: list[str]) -> str:
 
 
 def markdown_table(rows: dict[str, dict[str, float]], metrics: list[str]) -> str:
-    names = {"l1": "L1 ↓", "psnr": "PSNR ↑", "ssim": "SSIM ↑", "fid": "FID ↓", "kid": "KID×1000 ↓"}
+    names = {"l1": "L1 ↓", "psnr": "PSNR ↑", "ssim": "SSIM ↑", "psnr_y": "PSNR-Y ↑", "ssim_y": "SSIM-Y ↑",
+             "fid": "FID ↓", "kid": "KID×1000 ↓"}
     lines = ["| output | " + " | ".join(names.get(m, m) for m in metrics) + " |"]
     lines.append("|---" * (len(metrics) + 1) + "|")
     for row, scores in rows.items():
@@ -207,7 +354,7 @@ def markdown_table(rows: dict[str, dict[str, float]], metrics: list[str]) -> str
                 cells.append("–")
             elif metric == "kid":
                 cells.append(f"{1000 * value:.2f} ± {1000 * scores.get('kid_std', 0.0):.2f}")
-            elif metric in ("psnr", "fid"):
+            elif metric in ("psnr", "psnr_y", "fid"):
                 cells.append(f"{value:.2f}")
             else:
                 cells.append(f"{value:.4f}")
@@ -220,12 +367,12 @@ def main() -> int:
     parser.add_argument("name")
     parser.add_argument("--run", type=Path, required=True, help="finished run folder (with final/)")
     parser.add_argument("--data", type=Path, required=True, help="the data folder the run trained on (train/ + test/)")
-    parser.add_argument("--examples", type=int, default=16, help="held-out pairs bundled under examples/NAME")
+    parser.add_argument("--examples", type=int, help="held-out pairs bundled under examples/NAME (16; 8 for srgan)")
     parser.add_argument("--source", required=True, help="one paragraph: where the data comes from, its licence")
     parser.add_argument("--recipe", required=True, help="the command lines that built the data and trained")
     parser.add_argument("--classifier", type=Path, help="cbn: the classifier folder that scores class fidelity")
-    parser.add_argument("--limits", default="the images of the data set above; other subjects stray from what it saw.",
-                        help="cbn: the model card's Limits sentence, after 'Trained at N×N on'")
+    parser.add_argument("--limits", help="the model card's Limits sentence, after 'Trained at N×N on' (default: "
+                        "'centred drawings on a white background…'; cbn: 'the images of the data set above…')")
     parser.add_argument(
         "--compare", action="append", default=[], metavar="LABEL=CHECKPOINT",
         help="also evaluate this checkpoint on the same held-out data, as a row of the model card's table",
@@ -258,12 +405,16 @@ def ship(args: argparse.Namespace, destination: Path, examples: Path) -> float:
     """Write the checkpoint into ``destination`` and the examples into ``examples``; the model's size in MB."""
     final = args.run / "final"
     info = read_checkpoint(final)
+    compared = compared_checkpoints(args.compare)
+    bar = shipping_bar(info.pipeline, info.raw["config"], [label for label, _ in compared])
     pipe = load_pipeline(final)
     extra = {key: info.raw[key] for key in ("training", "description", "initialised_from") if key in info.raw}
     extra["shipped"] = {"name": args.name, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
     save_checkpoint(pipe, destination, dtype=torch.float16, extra=extra)
 
     a_is_input = info.metadata.get("direction", "AtoB") == "AtoB"
+    if args.examples is None:
+        args.examples = 8 if info.pipeline == "srgan" else 16
     copy_examples(args.data, examples, args.examples)
     test_inputs = [
         load_image(p.a if a_is_input else p.b, channels=pipe.input_channels).pixels  # type: ignore[arg-type]
@@ -277,25 +428,23 @@ def ship(args: argparse.Namespace, destination: Path, examples: Path) -> float:
     print(report.table())
     examples_report = evaluate_checkpoint(destination, examples, metric_names=["l1"])
     rows = report.rows
-    for label_and_path in args.compare:
-        label, _, other = label_and_path.partition("=")
-        if not other:
-            raise SystemExit(f"--compare {label_and_path!r}: expected LABEL=CHECKPOINT")
+    for label, other in compared:
         rows[label] = evaluate_checkpoint(other, args.data).rows[MODEL_ROW]
-    for metric, baseline in SHIPPING_BARS[info.pipeline]:
-        if rows[MODEL_ROW][metric] >= rows[baseline][metric]:
+    for metric, baseline, margin in bar:
+        if not beats(rows, metric, baseline, margin):
             raise SystemExit(
                 f"not shipped: {metric} {rows[MODEL_ROW][metric]:.4f} does not beat {baseline} ({rows[baseline][metric]:.4f})"
+                + (f" by {margin:g}" if margin else "") + f" on the held-out split of {args.data}"
             )
     evaluation = {
-        "bar": {"beats": [list(pair) for pair in SHIPPING_BARS[info.pipeline]]},
+        "bar": {"beats": [list(entry) for entry in bar]},
         "test": {k: v for k, v in report.to_dict().items() if k != "per_image"} | {"checkpoint": args.name},
         "examples": {"folder": f"examples/{args.name}", "images": examples_report.images,
                      "l1": examples_report.rows[MODEL_ROW]["l1"]},
         "fp16_min_psnr_db": round(agreement, 2),
     }
     (destination / "eval.json").write_text(json.dumps(evaluation, indent=2, allow_nan=False) + "\n")
-    sample_grid(destination, examples, destination / "samples.png")
+    sample_grid(destination, examples, destination / "samples.png", compare=compared)
 
     training = info.raw.get("training", {})
     settings = training.get("settings", {})
@@ -306,9 +455,7 @@ def ship(args: argparse.Namespace, destination: Path, examples: Path) -> float:
 
 {info.raw.get("description", "")}
 
-![input | output | target](samples.png)
-
-*Held-out examples: input | output | target (never seen in training).*
+{picture_lines(info.pipeline, args.compare)}
 
 ## Use
 
@@ -326,7 +473,7 @@ bundled in `examples/{args.name}/` for `make demo` and the tests.
 
 ## Training
 
-- {networks_line(info.pipeline, config)}
+- {networks_line(info.pipeline, config, info.raw.get("initialised_from"))}
 - {training.get("step")} steps of batch {settings.get("batch_size")} (Adam {config["optim"]["lr_g"]:g}, linear decay over the
   last {100 * config["optim"]["decay_fraction"]:.0f}%), EMA {settings.get("ema_decay")} of the generator weights (shipped).
 - {summary["hours"]:.2f} hours on a 2-core CPU in {training.get("precision")} ({"channels_last" if training.get("channels_last") else "contiguous"}),
@@ -343,17 +490,16 @@ Reproduce:
 
 `translate eval --checkpoint {args.name} --data {args.data}` on the {report.images} held-out pairs
 (FID/KID: {(report.feature_extractor or {}).get("name", "Inception")} features; with so few images FID is
-noisy, read KID and its spread). {baselines_note(info.pipeline)}{compare_note(args.compare)}
+noisy: compare rows, and read KID with its spread). {baselines_note(info.pipeline)}{compare_note(args.compare)}
 
-{markdown_table(rows, [m for m in ("l1", "psnr", "ssim", "fid", "kid") if m in report.metrics])}
+{markdown_table(rows, [m for m in CARD_METRICS if m in report.metrics])}
 
 On the {examples_report.images} bundled examples the model's L1 is {examples_report.rows[MODEL_ROW]["l1"]:.4f}
 (`tests/test_shipped.py` checks a fresh load reproduces it within 2%).
 
 ## Limits
 
-Trained at {config["data"]["image_size"]}×{config["data"]["image_size"]} on centred drawings on a white
-background; other sizes run (inputs are padded to a multiple of {pipe.size_multiple}) but stray from what it saw.
+{limits_line(config, pipe, args.limits)}
 {PIPELINE_LIMITS.get(info.pipeline, "")}"""
     (destination / "README.md").write_text(card)
     return size_mb
@@ -609,7 +755,7 @@ On the bundled checks {examples_line} (`tests/test_shipped.py` checks a fresh lo
 
 ## Limits
 
-Trained at {config["data"]["image_size"]}×{config["data"]["image_size"]} on {args.limits}
+Trained at {config["data"]["image_size"]}×{config["data"]["image_size"]} on {args.limits or CBN_LIMITS}
 """
     (destination / "README.md").write_text(card)
     return size_mb
