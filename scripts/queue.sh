@@ -7,6 +7,14 @@ PY=${PY:-.venv/bin/python}
 translate() { "$PY" -m translate "$@"; }
 mkdir -p runs
 
+# Precision pinned rather than timed at start-up (`--precision auto` can choose wrong on a busy
+# machine): bf16 + channels_last was the fastest for the cbn, SRResNet and 64-px CycleGAN steps in
+# bench/train_step.py (README, Precision and speed). Without native bf16, `auto` times the rest.
+BF16_CL=()
+if "$PY" -c "import sys, torch; from translate.runtime import bf16_supported; sys.exit(not bf16_supported(torch.device('cpu')))"; then
+  BF16_CL=(--precision bf16 --memory-format channels_last)
+fi
+
 train() {
   local name=$1 pipeline=$2; shift 2
   local out=runs/$name

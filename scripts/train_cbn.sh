@@ -33,14 +33,7 @@ classifier() {
 classifier classifier-animals --data data/animals32 --image-size 32 --channels 1 --steps 3000 --workers 2
 classifier classifier-emoji-styles --data data/emoji64/styles --image-size 32 --channels 3 --steps 2000 --workers 2
 
-# Pinned rather than timed at start-up (`auto` can choose wrong on a busy machine): bf16 +
-# channels_last was the fastest for both cbn shapes in bench/train_step.py (README, Precision
-# and speed: 2.23× and 1.89× the fp32 baseline). Without native bf16, `auto` times the rest.
-BF16_CL=()
-if "$PY" -c "import sys, torch; from translate.runtime import bf16_supported; sys.exit(not bf16_supported(torch.device('cpu')))"; then
-  BF16_CL=(--precision bf16 --memory-format channels_last)
-fi
-
+# (BF16_CL, from scripts/queue.sh: bf16 + channels_last where the CPU runs bf16 natively.)
 # Generation, 32×32 grey, 10 classes: BigGAN-style G (CBN in every block, ngf 32: 1.5M
 # parameters), projection D with spectral norm (ndf 32: 0.6M), hinge loss, TTUR (lr 1e-4 / 4e-4,
 # beta1 0), EMA of G. Measured on a loaded 2-core machine (1 thread): 1.45 s per step of 64 in bf16.

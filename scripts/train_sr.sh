@@ -52,13 +52,6 @@ fi
   --scale 4 --size 384 --crops-per-image 40 --seed 0
 
 # SRGAN's crops and batch: 16 crops of 96 px (24-px inputs). EMA weights are what ships.
-# Pinned rather than timed at start-up (`auto` can choose wrong on a busy machine): bf16 +
-# channels_last was the fastest for the SRResNet step in bench/train_step.py (README, Precision
-# and speed: 2.20× the fp32 baseline). Without native bf16, `auto` times the rest.
-BF16_CL=()
-if "$PY" -c "import sys, torch; from translate.runtime import bf16_supported; sys.exit(not bf16_supported(torch.device('cpu')))"; then
-  BF16_CL=(--precision bf16 --memory-format channels_last)
-fi
 COMMON=(--data data/photo-x4 --image-size 96 --batch-size 16 --ema-decay 0.999 "${BF16_CL[@]}"
         --checkpoint-every 500 --sample-every 2000 --val-every 1000)
 
