@@ -124,6 +124,23 @@ def test_unpaired_dataset_layouts_sizes_and_independent_sampling(tmp_path: Path)
         UnpairedDataset(tmp_path / "flat", 3, 3, config, train=False)
 
 
+def test_a_folder_per_class_set_gives_the_domains_by_name(tmp_path: Path) -> None:
+    """Animal-MNIST's layout (train/horse, train/zebra, ...): the domains' names pick two of the classes."""
+    root = write_domains(tmp_path / "animals" / "train", 3, 5)
+    (root / "A").rename(root / "horse")
+    (root / "B").rename(root / "zebra")
+    write_domains(root / "cat", 2, 0)
+    config = tiny_cyclegan_config().data
+    dataset = UnpairedDataset(tmp_path / "animals", 3, 3, config, train=True, domains=("horse", "zebra"))
+    assert (dataset.folder_a.name, dataset.folder_b.name) == ("horse", "zebra") and len(dataset) == 5
+    pipeline = CycleGAN(tiny_cyclegan_config("domain_a=zebra", "domain_b=horse"))
+    assert pipeline.build_dataset(tmp_path / "animals", train=True).folder_a.name == "zebra"
+    with pytest.raises(DatasetError, match="test/horse and test/zebra"):
+        UnpairedDataset(tmp_path / "animals", 3, 3, config, train=False, domains=("horse", "zebra"))
+    with pytest.raises(DatasetError, match="train/horse and train/donkey"):
+        UnpairedDataset(tmp_path / "animals", 3, 3, config, train=True, domains=("horse", "donkey"))
+
+
 def test_held_out_view_knows_when_a_and_b_are_the_same_scene(tmp_path: Path) -> None:
     config = tiny_cyclegan_config().data
     paired = UnpairedDataset(write_domains(tmp_path / "p", 3, 3, paired_names=True), 3, 3, config, train=False)

@@ -486,17 +486,22 @@ class ResumableSampler(Sampler):
             k += self.world_size
 
 
-def find_unpaired(root: str | os.PathLike, train: bool) -> tuple[Path, Path]:
-    """The two domain folders of an unpaired set, in either layout users have.
+def find_unpaired(
+    root: str | os.PathLike, train: bool, domains: tuple[str, str] | None = None
+) -> tuple[Path, Path]:
+    """The two domain folders of an unpaired set, in any of the layouts users have.
 
     Layouts:
         - ``root/train/A`` and ``root/train/B`` (``test/`` or ``val/`` when not training),
           or ``root/A`` and ``root/B`` directly;
         - ``root/trainA`` and ``root/trainB`` (``testA``/``testB`` or ``valA``/``valB``), as
-          pytorch-CycleGAN-and-pix2pix's horse2zebra and friends unpack.
+          pytorch-CycleGAN-and-pix2pix's horse2zebra and friends unpack;
+        - with ``domains`` named (e.g. ``("horse", "zebra")``), folders of those names in the
+          split, as in a folder-per-class set: ``root/train/horse`` and ``root/train/zebra``.
+          A and B come first when both layouts are there.
 
     Raises:
-        DatasetError: neither layout is there; the message says what was looked for.
+        DatasetError: no layout is there; the message says what was looked for.
     """
     root = Path(root)
     if not root.is_dir():
@@ -507,11 +512,14 @@ def find_unpaired(root: str | os.PathLike, train: bool) -> tuple[Path, Path]:
     for name in ("train",) if train else ("test", "val"):
         if (root / f"{name}A").is_dir() and (root / f"{name}B").is_dir():
             return root / f"{name}A", root / f"{name}B"
+    named = domains is not None and domains[0] != domains[1]
+    if named and (split / domains[0]).is_dir() and (split / domains[1]).is_dir():
+        return split / domains[0], split / domains[1]
     which = "train" if train else "test"
-    raise DatasetError(
-        f"{root}: no unpaired domains found; expected {which}/A and {which}/B, A and B, "
-        f"or {which}A and {which}B folders of images"
-    )
+    looked_for = f"{which}/A and {which}/B, A and B, or {which}A and {which}B folders of images"
+    if named:
+        looked_for += f", or {which}/{domains[0]} and {which}/{domains[1]} (the domains' names)"
+    raise DatasetError(f"{root}: no unpaired domains found; expected {looked_for}")
 
 
 def _readable_images(folder: Path) -> list[Path]:
@@ -549,8 +557,9 @@ class UnpairedDataset(Dataset):
         config: DataConfig,
         train: bool = True,
         size_multiple: int = 1,
+        domains: tuple[str, str] | None = None,
     ) -> None:
-        self.folder_a, self.folder_b = find_unpaired(root, train)
+        self.folder_a, self.folder_b = find_unpaired(root, train, domains)
         self.root = self.folder_a.parent
         self.channels_a = channels_a
         self.channels_b = channels_b

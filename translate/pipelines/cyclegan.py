@@ -201,6 +201,7 @@ class CycleGAN(Pipeline):
             config=data,
             train=train,
             size_multiple=self.size_multiple,
+            domains=self.domains,
         )
 
     def setup_training(self, total_steps: int) -> None:
