@@ -4,8 +4,9 @@ Each shipped checkpoint converts its held-out examples, examples/NAME/A/ (the in
 it never trained on; B/ holds the true targets), into OUT/NAME/ (OUT = outputs/ unless
 --out is given). Class-conditional (cbn) checkpoints redraw examples/NAME/CLASS/ (held-out
 images of each class) into every other class, OUT/NAME/SOURCE2TARGET/, or, trained to generate,
-sample eight images of each class into OUT/NAME/CLASS/. It runs the real CLI, printing each
-command, so what it does can be repeated by hand.
+sample eight images of each class into OUT/NAME/CLASS/. A CycleGAN shipped with examples of
+each domain, examples/NAME/DOMAIN/ (horse/, zebra/), translates each into the other the same way.
+It runs the real CLI, printing each command, so what it does can be repeated by hand.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
 
 
 def run(*args: str) -> None:
@@ -26,25 +26,28 @@ def run(*args: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
-def class_conditional_demo(name: str, config: object, out: Path) -> list[Path]:
-    """Sample every class (generation), or redraw each class's examples in every other class."""
-    classes = list(config.classes)  # type: ignore[attr-defined]
+def class_demo(name: str, pipeline: str, config: object, examples: Path, out: Path) -> list[Path]:
+    """Sample every class (cbn generation), or redraw each class's examples in every other class
+    (cbn translation; a CycleGAN's two domains)."""
+    cyclegan = pipeline == "cyclegan"
+    classes = [config.domain_a, config.domain_b] if cyclegan else list(config.classes)  # type: ignore[attr-defined]
     written = []
-    if config.mode == "generation":  # type: ignore[attr-defined]
+    if not cyclegan and config.mode == "generation":  # type: ignore[attr-defined]
         for target in classes:
             destination = out / name / target
             run("sample", "--checkpoint", name, "--class", target, "--n", "8", "--seed", "0", str(destination))
             written.append(destination)
         return written
     for source in classes:
-        inputs = EXAMPLES / name / source
+        inputs = examples / name / source
         if not inputs.is_dir():
             print(f"warning: {name} has no bundled examples of {source} ({inputs}); skipped", file=sys.stderr)
             continue
         for target in classes:
             if target != source:
                 destination = out / name / f"{source}2{target}"
-                run("convert", "--checkpoint", name, "--class", target, str(inputs), str(destination),
+                choice = ["--direction", f"{source}2{target}"] if cyclegan else ["--class", target]
+                run("convert", "--checkpoint", name, *choice, str(inputs), str(destination),
                     "--format", "png", "--quiet", "--overwrite")
                 written.append(destination)
     return written
@@ -53,6 +56,9 @@ def class_conditional_demo(name: str, config: object, out: Path) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs", help="where the results go")
+    parser.add_argument("--examples", type=Path, default=ROOT / "examples", help="the bundled inputs, a folder per checkpoint")
+    parser.add_argument("--checkpoint", action="append", metavar="NAME",
+                        help="only this shipped checkpoint (repeatable; default: every one)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from translate.checkpoint import read_checkpoint, shipped_checkpoints
@@ -61,13 +67,18 @@ def main() -> int:
     if not shipped:
         print("error: no shipped checkpoints found (checkpoints/ is empty)", file=sys.stderr)
         return 2
+    unknown = sorted(set(args.checkpoint or ()) - set(shipped))
+    if unknown:
+        print(f"error: {unknown[0]} is not a shipped checkpoint; shipped: {', '.join(shipped)}", file=sys.stderr)
+        return 2
     results = []
-    for name in shipped:
+    for name in args.checkpoint or shipped:
         info = read_checkpoint(name)
-        if info.pipeline == "cbn":
-            results += class_conditional_demo(name, info.config, args.out)
+        by_class = info.pipeline == "cyclegan" and (args.examples / name / info.config.domain_a).is_dir()  # type: ignore[attr-defined]
+        if info.pipeline == "cbn" or by_class:
+            results += class_demo(name, info.pipeline, info.config, args.examples, args.out)
             continue
-        inputs = EXAMPLES / name / "A"
+        inputs = args.examples / name / "A"
         if not inputs.is_dir():
             print(f"warning: {name} has no bundled examples ({inputs}); skipped", file=sys.stderr)
             continue

@@ -21,7 +21,9 @@ super-resolution model that does not beat bicubic upscaling (see shipping_bar).
 Class-conditional (cbn) runs take ``--classifier FOLDER`` (scripts/train_classifier.py), shipped
 inside the checkpoint as ``classifier/`` so anyone can rescore it, and are scored with
 ``translate eval-classes``: class fidelity beside the classifier's held-out accuracy (the
-ceiling), per-class FID/KID beside real training images (the floor). See ``CBN_BAR``.
+ceiling), per-class FID/KID beside real training images (the floor). See ``CBN_FIDELITY_SHARE``.
+A CycleGAN run given ``--classifier`` is shipped the same way, its two domains as the classes:
+the path for unpaired data with no true outputs (horse2zebra on folders of each animal).
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ from translate.class_eval import IDENTITY_ROW, MEAN, REAL_HELD_OUT_ROW, REAL_TRA
 from translate.class_eval import MODEL_ROW as CLASS_MODEL_ROW  # noqa: E402
 from translate.class_eval import (  # noqa: E402
     ClassEvalReport,
-    aligned_examples_l1,
+    class_model,
     evaluate_classes,
+    examples_scores,
     sample_fidelity,
     write_class_grid,
 )
@@ -219,11 +222,12 @@ def usage(name: str, pipeline: str, metadata: dict) -> str:
     )
 
 
-def training_data_line(data: dict) -> str:
+def training_data_line(data: dict, domains: Sequence[str] = ("A", "B")) -> str:
     if data.get("layout") == "unpaired":
+        a, b = domains
         return (
-            f"Training images: {data.get('images_a', '?')} of domain A and {data.get('images_b', '?')} of domain B, "
-            "each A drawn with an independent random B (no pairs used)"
+            f"Training images: {data.get('images_a', '?')} of domain {a} and {data.get('images_b', '?')} of domain {b}, "
+            f"each {a} drawn with an independent random {b} (no pairs used)"
         )
     if data.get("layout") == "high-resolution":
         return (
@@ -250,13 +254,17 @@ def networks_line(pipeline: str, config: dict, initialised_from: str | None = No
     return f"{networks}, {loss['gan']} GAN loss + {loss['reconstruction_weight']:g}×L1."
 
 
-PIPELINE_LIMITS = {
-    "cyclegan": (
-        "\nTrained at 64 px with a narrow generator (ngf 32, 6 residual blocks) because CycleGAN at 256² trains\n"
-        "at about 0.15 images/s on the 2-core CPUs these models were trained on; the reference recipe (ngf 64,\n"
-        "9 blocks, 256 px, 200 epochs) was out of reach. Fine-tuning at larger sizes works from these weights.\n"
-    ),
-}
+def pipeline_limits(pipeline: str, config: dict) -> str:
+    """The model card's pipeline-specific Limits paragraph (empty for most pipelines)."""
+    if pipeline != "cyclegan":
+        return ""
+    size, generator = config["data"]["image_size"], config["generator"]
+    return (
+        f"\nTrained at {size} px with a narrow generator (ngf {generator['ngf']}, {generator['n_blocks']} residual "
+        "blocks) because CycleGAN at 256² trains\nat about 0.15 images/s on the 2-core CPUs these models were "
+        "trained on; the reference recipe (ngf 64,\n9 blocks, 256 px, 200 epochs) was out of reach. Fine-tuning at "
+        "larger sizes works from these weights.\n"
+    )
 
 
 def sr_networks_line(config: dict, initialised_from: str | None) -> str:
@@ -370,7 +378,8 @@ def main() -> int:
     parser.add_argument("--examples", type=int, help="held-out pairs bundled under examples/NAME (16; 8 for srgan)")
     parser.add_argument("--source", required=True, help="one paragraph: where the data comes from, its licence")
     parser.add_argument("--recipe", required=True, help="the command lines that built the data and trained")
-    parser.add_argument("--classifier", type=Path, help="cbn: the classifier folder that scores class fidelity")
+    parser.add_argument("--classifier", type=Path, help="cbn (and cyclegan on class folders): the classifier folder "
+                        "that scores class fidelity")
     parser.add_argument("--limits", help="the model card's Limits sentence, after 'Trained at N×N on' (default: "
                         "'centred drawings on a white background…'; cbn: 'the images of the data set above…')")
     parser.add_argument(
@@ -384,8 +393,9 @@ def main() -> int:
     shipped, bundled = ROOT / "checkpoints" / args.name, ROOT / "examples" / args.name
     destination, examples = atomic_folder(shipped), atomic_folder(bundled)
     try:
-        if read_checkpoint(args.run / "final").pipeline == "cbn":
-            size_mb = ship_class_conditional(args, destination, examples)
+        pipeline = read_checkpoint(args.run / "final").pipeline
+        if pipeline == "cbn" or (pipeline == "cyclegan" and args.classifier is not None):
+            size_mb = ship_by_class(args, destination, examples)
         else:
             size_mb = ship(args, destination, examples)
         commit_folder(destination, shipped)
@@ -500,45 +510,52 @@ On the {examples_report.images} bundled examples the model's L1 is {examples_rep
 ## Limits
 
 {limits_line(config, pipe, args.limits)}
-{PIPELINE_LIMITS.get(info.pipeline, "")}"""
+{pipeline_limits(info.pipeline, config)}"""
     (destination / "README.md").write_text(card)
     return size_mb
 
 
 # ---------------------------------------------------------------------------------- cbn
-CBN_EXAMPLE_NAMES = 6  # held-out emoji drawn in every style, bundled for translation models
+CLASS_EXAMPLES = 6  # held-out images of each class bundled for translation models (aligned: the same emoji)
 CBN_SAMPLES_PER_CLASS = 16  # seeded samples per class whose fidelity a generation card records
 
 
-def cbn_fp16_agreement(fp32_folder: Path, fp16_folder: Path, data: Path) -> float:
+def class_fp16_agreement(fp32_folder: Path, fp16_folder: Path, data: Path) -> float:
     """Lowest PSNR (dB) between the fp32 and fp16 weights' outputs: eight seeded samples of each
     class (generation), or four held-out images of each class redrawn in every other class."""
-    reference, shipped = load_pipeline(fp32_folder), load_pipeline(fp16_folder)
-    assert isinstance(reference, ClassConditional) and isinstance(shipped, ClassConditional)
+    reference, shipped = class_model(load_pipeline(fp32_folder)), class_model(load_pipeline(fp16_folder))
     pairs = []
-    for name in reference.class_names:
+    for name in reference.classes:
         if reference.mode == "generation":
-            pairs.append((reference.sample(name, 8, seed=0), shipped.sample(name, 8, seed=0)))
+            pairs.append((reference.pipeline.sample(name, 8, seed=0), shipped.pipeline.sample(name, 8, seed=0)))
             continue
         paths = sorted((split_folder(data, train=False) / name).iterdir())[:4]
-        images = torch.stack([load_image(path, channels=reference.input_channels).pixels for path in paths])
-        for target in reference.class_names:
+        images = torch.stack([load_image(path, channels=reference.channels).pixels for path in paths])
+        for target in reference.classes:
             if target != name:
-                pairs.append((reference(images, class_name=target), shipped(images, class_name=target)))
+                pairs.append((reference.translate(images, target), shipped.translate(images, target)))
     return min(float(psnr(b, a).min()) for a, b in pairs)
 
 
-def copy_aligned_examples(data: Path, classes: list[str], destination: Path, count: int) -> None:
-    """``count`` held-out names present in every class folder, spread over the sorted list, per class."""
+def copy_class_examples(data: Path, classes: Sequence[str], destination: Path, count: int) -> bool:
+    """Copy ``count`` held-out images of each class, spread over the sorted list, to ``destination/CLASS/``.
+
+    Where the classes are aligned (the same names in every class folder: an emoji in each style),
+    the same ``count`` names are taken in every class, so each example has its true drawing in
+    the others. Returns whether they were.
+    """
     held_out = split_folder(data, train=False)
-    common = sorted(set.intersection(*({p.name for p in (held_out / c).iterdir()} for c in classes)))
-    if len(common) < count:
-        raise SystemExit(f"{held_out}: only {len(common)} names are drawn in every class, {count} wanted")
-    chosen = [common[i * len(common) // count] for i in range(count)]
+    listed = {c: sorted(p.name for p in (held_out / c).iterdir() if p.is_file()) for c in classes}
+    common = sorted(set.intersection(*(set(names) for names in listed.values())))
+    aligned = len(common) >= count
     for name in classes:
+        names = common if aligned else listed[name]
+        if len(names) < count:
+            raise SystemExit(f"{held_out / name}: only {len(names)} held-out images, {count} examples wanted")
         (destination / name).mkdir(parents=True)
-        for file_name in chosen:
+        for file_name in (names[i * len(names) // count] for i in range(count)):
             shutil.copyfile(held_out / name / file_name, destination / name / file_name)
+    return aligned
 
 
 def cbn_table(reports: dict[str, ClassEvalReport], rows: list[tuple[str, str, str]], metrics: list[str]) -> str:
@@ -612,28 +629,29 @@ def cbn_usage(name: str, pipe: ClassConditional) -> str:
     )
 
 
-def ship_class_conditional(args: argparse.Namespace, destination: Path, examples: Path) -> float:
-    """Ship a cbn run: fp16 weights, its classifier, class scores, grids and the model card; its size in MB."""
-    if args.classifier is None:
-        raise SystemExit("a cbn checkpoint is scored by an independent classifier: pass --classifier FOLDER")
+def ship_by_class(args: argparse.Namespace, destination: Path, examples: Path) -> float:
+    """Ship a run scored by class (cbn, or CycleGAN with its domains as the classes): fp16 weights,
+    its classifier, class scores, grids and the model card; its size in MB."""
     final = args.run / "final"
     info = read_checkpoint(final)
+    if args.classifier is None:
+        raise SystemExit(f"a {info.pipeline} checkpoint is scored by an independent classifier: pass --classifier FOLDER")
     pipe = load_pipeline(final)
-    assert isinstance(pipe, ClassConditional)
+    model = class_model(pipe)
     extra = {key: info.raw[key] for key in ("training", "description", "initialised_from") if key in info.raw}
     extra["shipped"] = {"name": args.name, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
     save_checkpoint(pipe, destination, dtype=torch.float16, extra=extra)
     shutil.copytree(args.classifier, destination / "classifier")
     classifier = load_classifier(destination / "classifier")
-    agreement = cbn_fp16_agreement(final, destination, args.data)
+    agreement = class_fp16_agreement(final, destination, args.data)
     if agreement < FP16_MIN_PSNR:
         raise SystemExit(f"fp16 weights drift: {agreement:.1f} dB < {FP16_MIN_PSNR} dB from the fp32 outputs")
     shipped = load_pipeline(destination)
-    assert isinstance(shipped, ClassConditional)
+    translation = model.mode == "translation"
 
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     reports = {"plain": evaluate_classes(destination, args.data, classifier, on_progress=say)}
-    if pipe.mode == "generation":
+    if not translation:
         reports["t0.7"] = evaluate_classes(destination, args.data, classifier, truncation=0.7, on_progress=say)
     for key, report in reports.items():
         print(report.table())
@@ -646,25 +664,24 @@ def ship_class_conditional(args: argparse.Namespace, destination: Path, examples
             f"not shipped: class fidelity {mean[CLASS_MODEL_ROW]['fidelity']:.3f} is below {CBN_FIDELITY_SHARE:g} × the "
             f"ceiling {ceiling:.3f}"
         )
-    if pipe.mode == "translation":
-        for metric in ("kid", "l1"):
-            model, identity = mean[CLASS_MODEL_ROW].get(metric), mean[IDENTITY_ROW].get(metric)
-            if model is not None and identity is not None and not model < identity:
-                raise SystemExit(f"not shipped: mean {metric} {model:.4f} does not beat the identity ({identity:.4f})")
+    beaten = [metric for metric in ("kid", "l1") if translation and metric in mean[CLASS_MODEL_ROW]]
+    for metric in beaten:
+        model_value, identity = mean[CLASS_MODEL_ROW][metric], mean[IDENTITY_ROW][metric]
+        if not model_value < identity:
+            raise SystemExit(f"not shipped: mean {metric} {model_value:.4f} does not beat the identity ({identity:.4f})")
 
-    if pipe.mode == "generation":
+    if translation:
+        write_class_grid(shipped, destination / "samples.png", columns=8, data=args.data)
+        aligned = copy_class_examples(args.data, model.classes, examples, CLASS_EXAMPLES)
+        examples_record = {"folder": f"examples/{args.name}", "per_class": CLASS_EXAMPLES}
+        examples_record |= examples_scores(shipped, examples, classifier)
+    else:
         write_class_grid(shipped, destination / "samples.png", columns=8)
         write_class_grid(shipped, destination / "samples_t0.7.png", columns=8, truncation=0.7)
         examples_record = {"per_class": CBN_SAMPLES_PER_CLASS, "seed": 0,
                            "fidelity": sample_fidelity(shipped, classifier, CBN_SAMPLES_PER_CLASS, seed=0)}
-    else:
-        write_class_grid(shipped, destination / "samples.png", columns=8, data=args.data)
-        copy_aligned_examples(args.data, shipped.class_names, examples, CBN_EXAMPLE_NAMES)
-        l1, pairs = aligned_examples_l1(shipped, examples)
-        examples_record = {"folder": f"examples/{args.name}", "names": CBN_EXAMPLE_NAMES, "pairs": pairs, "l1": l1}
     evaluation = {
-        "bar": {"fidelity_share_of_ceiling": CBN_FIDELITY_SHARE,
-                "beats_identity": ["kid", "l1"] if pipe.mode == "translation" else []},
+        "bar": {"fidelity_share_of_ceiling": CBN_FIDELITY_SHARE, "beats_identity": beaten},
         "means": mean,
         "examples": examples_record,
         "fp16_min_psnr_db": round(agreement, 2),
@@ -676,8 +693,9 @@ def ship_class_conditional(args: argparse.Namespace, destination: Path, examples
     summary = training_summary(args.run)
     config = info.raw["config"]
     size_mb = (destination / "model.safetensors").stat().st_size / 1e6
-    classes = ", ".join(pipe.class_names)
-    if pipe.mode == "generation":
+    classes = ", ".join(model.classes)
+    cyclegan = info.pipeline == "cyclegan"
+    if not translation:
         picture = ("![a row per class, a column per seed](samples.png)\n\n*A row per class ({classes}), a column per "
                    "noise seed (0–7, the same noise down each column). With truncation 0.7: "
                    "[samples_t0.7.png](samples_t0.7.png).*").format(classes=classes)
@@ -689,15 +707,43 @@ def ship_class_conditional(args: argparse.Namespace, destination: Path, examples
         examples_line = (f"{CBN_SAMPLES_PER_CLASS} samples per class from seeds 0–{CBN_SAMPLES_PER_CLASS - 1} reach a mean "
                          f"fidelity of {examples_record['fidelity']:.3f}")
     else:
-        picture = ("![input, then each style](samples.png)\n\n*Held-out images (never trained on): the input, then its "
-                   f"translation into each class ({classes}).*")
+        if cyclegan:
+            picture = ("![input, translation, round trip](samples.png)\n\n*Held-out images (never trained on), from "
+                       f"each domain in turn ({classes}): the input, its translation into the other domain, and the "
+                       "round trip back.*")
+        else:
+            picture = ("![input, then each class](samples.png)\n\n*Held-out images (never trained on): the input, then "
+                       f"its translation into each class ({classes}).*")
         rows = [("model", "plain", CLASS_MODEL_ROW), ("identity (input unchanged)", "plain", IDENTITY_ROW),
                 ("real held-out images (ceiling)", "plain", REAL_HELD_OUT_ROW),
                 ("real training images (floor)", "plain", REAL_TRAINING_ROW)]
-        metrics = ["fidelity", "fid", "kid", "l1"]
-        produced = "every held-out image of the other classes translated into the class"
-        examples_line = (f"the {CBN_EXAMPLE_NAMES} bundled held-out images (`examples/{args.name}/`, each drawn in every class), "
-                         f"translated into every other class, score a mean L1 of {l1:.4f} against the true drawings")
+        metrics = ["fidelity", "fid", "kid"] + (["l1"] if "l1" in mean[CLASS_MODEL_ROW] else [])
+        produced = f"every held-out image of the other {'domain' if cyclegan else 'classes'} translated into the class"
+        examples_line = (
+            f"the {CLASS_EXAMPLES} bundled held-out images of each class (`examples/{args.name}/CLASS/`), translated "
+            f"into every other class, reach a fidelity of {examples_record['fidelity']:.3f} and change their input by "
+            f"a mean L1 of {examples_record['change']:.4f}"
+            + (f"; their L1 to the true drawings is {examples_record['l1']:.4f}" if aligned and "l1" in examples_record else "")
+        )
+    if cyclegan:
+        usage_lines = usage(args.name, "cyclegan", info.metadata).replace(
+            "YOUR_DATA/A and YOUR_DATA/B", f"YOUR_DATA/train/{model.classes[0]} and YOUR_DATA/train/{model.classes[1]}"
+        ) + f" --set domain_a={model.classes[0]} --set domain_b={model.classes[1]}"
+        networks = networks_line("cyclegan", config, info.raw.get("initialised_from"))
+        optimiser = (f"Adam {config['optim']['lr_g']:g}, linear decay over the last "
+                     f"{100 * config['optim']['decay_fraction']:.0f}%")
+    else:
+        usage_lines = cbn_usage(args.name, pipe)  # type: ignore[arg-type]
+        networks = cbn_networks_line(config)
+        optimiser = f"Adam {config['optim']['lr_g']:g} / {config['optim']['lr_d']:g}, β1 {config['optim']['beta1']:g}"
+    if cyclegan:
+        data_line = (f"Domains: {classes}, the folders of those names. {training_data_line(training.get('data', {}), model.classes)} "
+                     f"from `{args.data}/train`; `{args.data}/test` was never trained on.")
+    else:
+        data_line = f"Classes: {classes}. Trained on `{args.data}/train` only; `{args.data}/test` was never trained on."
+    bar_line = f"mean fidelity at least {CBN_FIDELITY_SHARE:g} × the ceiling"
+    if beaten:
+        bar_line += f"; mean {' and '.join(m.upper() for m in beaten)} below the identity's"
     card = f"""# {args.name}
 
 {info.raw.get("description", "")}
@@ -707,20 +753,20 @@ def ship_class_conditional(args: argparse.Namespace, destination: Path, examples
 ## Use
 
 ```sh
-{cbn_usage(args.name, pipe)}
+{usage_lines}
 ```
 
 ## Data
 
 {args.source}
 
-Classes: {classes}. Trained on `{args.data}/train` only; `{args.data}/test` was never trained on.
+{data_line}
 
 ## Training
 
-- {cbn_networks_line(config)}
-- {training.get("step")} steps of batch {settings.get("batch_size")} (Adam {config["optim"]["lr_g"]:g} / {config["optim"]["lr_d"]:g},
-  β1 {config["optim"]["beta1"]:g}), EMA {settings.get("ema_decay")} of the generator weights (shipped).
+- {networks}
+- {training.get("step")} steps of batch {settings.get("batch_size")} ({optimiser}), EMA {settings.get("ema_decay")} of the
+  generator weights (shipped).
 - {summary["hours"]:.2f} hours on a 2-core CPU in {training.get("precision")} ({"channels_last" if training.get("channels_last") else "contiguous"}),
   {summary["images_per_s"]:.1f} images/s.
 - Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst check) of the fp32 weights.
@@ -746,17 +792,17 @@ scores {produced}:
 
 {cbn_table(reports, rows, metrics)}
 
-Per class (model without truncation):
+Per class (model{"" if translation else " without truncation"}):
 
 {per_class_table(reports["plain"])}
 
-Shipping bar: mean fidelity at least {CBN_FIDELITY_SHARE:g} × the ceiling{"; mean KID and L1 below the identity's" if pipe.mode == "translation" else ""}.
+Shipping bar: {bar_line}.
 On the bundled checks {examples_line} (`tests/test_shipped.py` checks a fresh load reproduces it).
 
 ## Limits
 
 Trained at {config["data"]["image_size"]}×{config["data"]["image_size"]} on {args.limits or CBN_LIMITS}
-"""
+{pipeline_limits(info.pipeline, config)}"""
     (destination / "README.md").write_text(card)
     return size_mb
 

@@ -279,21 +279,31 @@ def test_cli_sample_and_convert_with_a_class(tmp_path: Path, capsys: pytest.Capt
     assert "translate convert --class" in capsys.readouterr().err
 
 
-def test_aligned_examples_l1_scores_every_ordered_pair_and_names_bad_folders(stripes: Path, tmp_path: Path) -> None:
-    from translate.class_eval import aligned_examples_l1
+def test_examples_scores_every_ordered_pair_and_names_bad_folders(stripes: Path, tmp_path: Path) -> None:
+    from translate.class_eval import examples_scores
+    from translate.classifier import ClassifierConfig, ImageClassifier
 
     pipeline = ClassConditional(tiny_cbn_config("translation")).eval()
     folder = stripes / "test"  # two names, drawn in both classes
-    l1, pairs = aligned_examples_l1(pipeline, folder)
-    assert pairs == 2 * 2 and 0 < l1 < 1
-    # A model that returns the true drawing would score 0: the score is against the target's file.
+    classifier = ImageClassifier(ClassifierConfig(classes=("horizontal", "vertical"), image_size=16, channels=3)).eval()
+    classifier.predict = lambda images: torch.zeros(len(images), dtype=torch.long)  # type: ignore[method-assign]
+    scores = examples_scores(pipeline, folder, classifier)
+    assert scores["pairs"] == scores["l1_pairs"] == 2 * 2 and 0 < scores["l1"] < 1 and 0 < scores["change"] < 1
+    # Everything called "horizontal": right for the two inputs redrawn as horizontal, so 0.5.
+    assert scores["fidelity"] == 0.5
+    # Inputs whose target class has no image of their name: no L1, the rest still scored.
     (tmp_path / "odd" / "horizontal").mkdir(parents=True)
-    with pytest.raises(ValueError, match="no folder for class 'vertical'"):
-        aligned_examples_l1(pipeline, tmp_path / "odd")
+    with pytest.raises(ValueError, match="no folder for class 'vertical'; expected one per class: horizontal, vertical"):
+        examples_scores(pipeline, tmp_path / "odd")
     (tmp_path / "odd" / "vertical").mkdir()
+    with pytest.raises(ValueError, match="horizontal: no images"):
+        examples_scores(pipeline, tmp_path / "odd")
     Image.new("RGB", (16, 16)).save(tmp_path / "odd" / "vertical" / "x.png")
-    with pytest.raises(ValueError, match="holds other file names"):
-        aligned_examples_l1(pipeline, tmp_path / "odd")
+    Image.new("RGB", (16, 16), "white").save(tmp_path / "odd" / "horizontal" / "y.png")
+    unaligned = examples_scores(pipeline, tmp_path / "odd")
+    assert unaligned["pairs"] == 2 and "l1" not in unaligned and "fidelity" not in unaligned
+    with pytest.raises(ValueError, match="generates from noise"):
+        examples_scores(ClassConditional(tiny_cbn_config("generation")), folder)
 
 
 def test_sample_fidelity_is_deterministic_for_a_seed() -> None:

@@ -1,4 +1,5 @@
-"""The independent classifier and the class evaluation: training, round trip, fidelity of a tiny cbn run."""
+"""The independent classifier and the class evaluation: training, round trip, fidelity of a tiny cbn run,
+and CycleGANs scored with their domains as the classes."""
 
 from __future__ import annotations
 
@@ -7,10 +8,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from test_cbn import CLASSES, make_stripes, one_thread, tiny_cbn_config  # noqa: F401 - one_thread is autouse
 from translate.checkpoint import CheckpointError, save_checkpoint
-from translate.class_eval import IDENTITY_ROW, MEAN, MODEL_ROW, REAL_HELD_OUT_ROW, REAL_TRAINING_ROW, evaluate_classes
+from translate.class_eval import (
+    IDENTITY_ROW,
+    MEAN,
+    MODEL_ROW,
+    REAL_HELD_OUT_ROW,
+    REAL_TRAINING_ROW,
+    class_grid,
+    class_model,
+    evaluate_classes,
+)
 from translate.classifier import (
     ClassifierConfig,
     ClassifierTraining,
@@ -22,8 +33,11 @@ from translate.classifier import (
     train_classifier,
 )
 from translate.cli import main as cli_main
+from translate.config import apply_overrides
 from translate.data import ClassFolderDataset, DataConfig
 from translate.pipelines.cbn import ClassConditional
+from translate.pipelines.cyclegan import CycleGAN, CycleGANConfig
+from translate.pipelines.pix2pix import Pix2Pix, Pix2PixConfig
 from translate.train import TrainConfig, Trainer
 
 
@@ -139,3 +153,75 @@ def test_eval_classes_command_writes_json_and_grid(stripes: Path, classifier: Im
     (tmp_path / "eval.json").unlink()
     assert cli_main(["eval", *arguments[1:]]) == 0
     assert json.loads((tmp_path / "eval.json").read_text())["mode"] == "generation"
+
+
+# ---------------------------------------------------------------------------------- CycleGAN, scored by class
+class _Transpose(nn.Module):
+    """A generator that swaps height and width: the true mapping between the two stripe classes."""
+
+    size_multiple = 1
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.transpose(2, 3)
+
+
+class _Unchanged(_Transpose):
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images
+
+
+def _stripes_cyclegan() -> CycleGAN:
+    overrides = ["domain_a=horizontal", "domain_b=vertical", "data.image_size=16", "data.preprocess=crop",
+                 "generator.ngf=4", "generator.n_blocks=1", "discriminator.ndf=4", "discriminator.n_layers=1"]
+    return CycleGAN(apply_overrides(CycleGANConfig(), overrides)).eval()
+
+
+def test_cyclegan_is_scored_with_its_domains_as_classes(stripes: Path, classifier: ImageClassifier) -> None:
+    """Unpaired translation has no true output in general; its domains as classes, the scores
+    still tell the true mapping from one that does nothing."""
+    pipeline = _stripes_cyclegan()
+    pipeline.generator_ab = pipeline.generator_ba = _Transpose()
+    report = evaluate_classes(pipeline, stripes, classifier, inception=_pixel_features, kid_subsets=5)  # type: ignore[arg-type]
+    assert report.pipeline == "cyclegan" and report.mode == "translation"
+    assert report.classes == ["horizontal", "vertical"] and report.table().startswith("cyclegan translation")
+    model, identity = report.scores[MODEL_ROW], report.scores[IDENTITY_ROW]
+    # Each class's outputs are the other class's held-out images transposed: the true drawings.
+    assert model["vertical"]["images"] == 8 and model[MEAN]["fidelity"] == 1.0
+    assert model[MEAN]["l1"] == pytest.approx(0.0, abs=1e-6)
+    # They are the held-out images of the class themselves (the classes are aligned): FID ≈ 0.
+    assert identity[MEAN]["fidelity"] == 0.0 and model[MEAN]["fid"] < 1e-3 < identity[MEAN]["fid"]
+    pipeline.generator_ab = pipeline.generator_ba = _Unchanged()
+    unchanged = evaluate_classes(pipeline, stripes, classifier, inception=_pixel_features, kid_subsets=5)  # type: ignore[arg-type]
+    assert unchanged.scores[MODEL_ROW][MEAN] == pytest.approx(unchanged.scores[IDENTITY_ROW][MEAN])
+
+
+def test_cyclegan_grid_shows_input_translation_and_round_trip(stripes: Path) -> None:
+    pipeline = _stripes_cyclegan()
+    pipeline.generator_ab = pipeline.generator_ba = _Transpose()
+    grid = class_grid(pipeline, columns=4, data=stripes)
+    assert grid.shape == (3, 4 * 18 + 2, 3 * 18 + 2)  # 4 inputs (2 per domain), 3 tiles each, 2 px gaps
+    tile = lambda row, column: grid[:, 2 + 18 * row : 18 * (row + 1), 2 + 18 * column : 18 * (column + 1)]  # noqa: E731
+    for row in range(4):
+        # Through the networks' [-1, 1] range and back: equal up to float rounding.
+        assert torch.allclose(tile(row, 1), tile(row, 0).transpose(1, 2), atol=1e-6)
+        assert torch.allclose(tile(row, 2), tile(row, 0), atol=1e-6)
+    with pytest.raises(ValueError, match="class scores need a cbn or cyclegan checkpoint"):
+        class_model(Pix2Pix(Pix2PixConfig()))
+
+
+def test_translate_eval_scores_a_cyclegan_by_class_when_given_a_classifier(
+    stripes: Path, classifier: ImageClassifier, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = save_checkpoint(_stripes_cyclegan(), tmp_path / "ckpt")
+    classifier_folder = save_classifier(classifier, tmp_path / "classifier")
+    arguments = ["eval", "--checkpoint", str(checkpoint), "--data", str(stripes), "--classifier",
+                 str(classifier_folder), "--metrics", "fidelity", "--json", str(tmp_path / "eval.json"), "--device", "cpu"]
+    assert cli_main(arguments) == 0
+    document = json.loads((tmp_path / "eval.json").read_text())
+    assert document["pipeline"] == "cyclegan" and document["classes"] == ["horizontal", "vertical"]
+    assert document["scores"][IDENTITY_ROW]["mean"]["fidelity"] == 0.0
+    # A classifier that does not know a domain is refused, naming the class and the ones it knows.
+    other = save_checkpoint(CycleGAN(apply_overrides(CycleGANConfig(), ["domain_a=horizontal", "domain_b=diagonal"])),
+                            tmp_path / "other")
+    assert cli_main(["eval", "--checkpoint", str(other), *arguments[3:]]) == 2
+    assert "does not know class 'diagonal' of the checkpoint; its classes: horizontal, vertical" in capsys.readouterr().err

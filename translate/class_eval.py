@@ -1,5 +1,10 @@
 """Scores of a class-conditional (cbn) checkpoint: class fidelity and per-class FID/KID, beside real data.
 
+A CycleGAN checkpoint is scored the same way, its two domains as the classes (``horse``,
+``zebra``): translating into a domain runs the generator from the other one, so unpaired
+translation gets the measures paired truth cannot give it (how often the output is taken for the
+target domain, and how close it is to that domain's held-out images).
+
 Rows of the report, per class and as a mean over classes:
     - ``model``: generation samples ``n`` images of each class (as many as the held-out real
       images of the class, or ``samples_per_class``); translation turns every held-out image of
@@ -43,6 +48,7 @@ from translate.data import ClassFolderDataset, DatasetError, split_folder
 from translate.imageio import atomic_write, load_image, save_image, to_8bit_levels
 from translate.pipelines import Pipeline
 from translate.pipelines.cbn import ClassConditional
+from translate.pipelines.cyclegan import CycleGAN
 
 MODEL_ROW = "model"
 IDENTITY_ROW = "identity"
@@ -65,6 +71,7 @@ class ClassEvalReport:
     scores: dict[str, dict[str, dict[str, float]]]
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    pipeline: str = "cbn"
 
     def to_dict(self) -> dict[str, Any]:
         def safe(value: Any) -> Any:
@@ -76,6 +83,7 @@ class ClassEvalReport:
 
         return {
             "checkpoint": self.checkpoint,
+            "pipeline": self.pipeline,
             "data": self.data,
             "classifier": self.classifier,
             "mode": self.mode,
@@ -95,7 +103,7 @@ class ClassEvalReport:
     def table(self) -> str:
         """The report as text: one line per row and class, the mean first."""
         lines = [
-            f"cbn {self.mode}: class fidelity (share of outputs the classifier assigns to the requested class); "
+            f"{self.pipeline} {self.mode}: class fidelity (share of outputs the classifier assigns to the requested class); "
             "FID and KID×1000 per class against its held-out real images",
             f"{'row':<15} {'class':<14} {'images':>6} {'fidelity':>8} {'FID':>8} {'KID×1000':>16} {'L1':>7}",
         ]
@@ -113,6 +121,57 @@ class ClassEvalReport:
 
 def _number(value: float | None, digits: int) -> str:
     return f"{value:.{digits}f}" if value is not None and math.isfinite(value) else "—"
+
+
+@dataclass(frozen=True)
+class ClassModel:
+    """What class scoring needs of a checkpoint: its classes, its mode and how it draws a class.
+
+    A cbn checkpoint's classes are its own. A CycleGAN's are its two domains, and translating
+    into one domain runs the generator from the other (images of that other domain in, as in
+    every use of the scores).
+    """
+
+    pipeline: Pipeline
+    classes: tuple[str, ...]
+    mode: str  # "generation" or "translation"
+
+    @property
+    def channels(self) -> int:
+        return self.pipeline.output_channels
+
+    def translate(self, images: Tensor, class_name: str) -> Tensor:
+        """``images`` redrawn as ``class_name`` (from any other class for cbn; from the other domain for CycleGAN)."""
+        if isinstance(self.pipeline, CycleGAN):
+            return self.pipeline(images, direction="a2b" if class_name == self.classes[1] else "b2a")
+        return self.pipeline(images, class_name=class_name)
+
+    def round_trip(self, images: Tensor, class_name: str) -> Tensor:
+        """CycleGAN: ``images`` of ``class_name`` translated into the other domain and back."""
+        other = self.classes[1 - self.classes.index(class_name)]
+        return self.translate(self.translate(images, other), class_name)
+
+
+def class_model(pipeline: Pipeline) -> ClassModel:
+    """The class view of a cbn or CycleGAN pipeline.
+
+    Raises:
+        ValueError: another pipeline; a CycleGAN whose domains are not two distinct names (the
+            classifier could not tell them apart) or whose domains have different channel counts.
+    """
+    if isinstance(pipeline, ClassConditional):
+        return ClassModel(pipeline, tuple(pipeline.class_names), pipeline.mode)
+    if isinstance(pipeline, CycleGAN):
+        a, b = pipeline.domains
+        if a == b:
+            raise ValueError(f"the CycleGAN's domains are both named {a!r}; class scores need two names")
+        if pipeline.input_channels != pipeline.output_channels:
+            raise ValueError(
+                f"the CycleGAN's domains have {pipeline.input_channels} and {pipeline.output_channels} channels; "
+                "class scores load every class with one channel count"
+            )
+        return ClassModel(pipeline, (a, b), "translation")
+    raise ValueError(f"a {pipeline.name} checkpoint; class scores need a cbn or cyclegan checkpoint")
 
 
 def class_fidelity(classifier: ImageClassifier, images: Tensor, class_name: str) -> float:
@@ -173,7 +232,7 @@ def _run_in_batches(function: Callable[[Tensor], Tensor], images: Tensor, batch_
 
 
 def evaluate_classes(
-    checkpoint: str | os.PathLike | ClassConditional,
+    checkpoint: str | os.PathLike | Pipeline,
     data: str | os.PathLike,
     classifier: str | os.PathLike | ImageClassifier,
     *,
@@ -189,10 +248,11 @@ def evaluate_classes(
     limit_per_class: int | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> ClassEvalReport:
-    """Score a cbn checkpoint's class fidelity and per-class FID/KID beside the real-data rows.
+    """Score a cbn or CycleGAN checkpoint's class fidelity and per-class FID/KID beside the real-data rows.
 
     Args:
-        checkpoint: a cbn checkpoint folder, shipped name, or loaded pipeline.
+        checkpoint: a cbn or cyclegan checkpoint folder, shipped name, or loaded pipeline (a
+            CycleGAN's classes are its domains, so ``data`` needs a folder named after each).
         data: a folder per class with ``train/`` and ``test/`` (or ``val/``): the held-out
             images are the reference, the training images the floor.
         classifier: a classifier folder (``scripts/train_classifier.py``) or a loaded one; it
@@ -215,7 +275,8 @@ def evaluate_classes(
         The report (see the module docstring for its rows).
 
     Raises:
-        ValueError: not a cbn checkpoint, an unknown metric, or a class the classifier lacks.
+        ValueError: neither a cbn nor a cyclegan checkpoint, an unknown metric, or a class the
+            classifier lacks.
         DatasetError: no held-out split, or a class folder missing.
         MetricError: FID/KID asked for but the Inception network is missing.
     """
@@ -228,11 +289,13 @@ def evaluate_classes(
         pipeline, source = checkpoint, str(getattr(checkpoint, "checkpoint_path", ""))
     else:
         pipeline, source = load_pipeline(checkpoint, device=device, precision=precision), str(checkpoint)
-    if not isinstance(pipeline, ClassConditional):
-        raise ValueError(f"{checkpoint}: a {pipeline.name} checkpoint; eval-classes scores cbn checkpoints")
+    try:
+        model = class_model(pipeline)
+    except ValueError as error:
+        raise ValueError(f"{source or checkpoint}: {error}") from None
     judge = classifier if isinstance(classifier, ImageClassifier) else load_classifier(classifier, device="cpu")
-    check_classifier_for(pipeline, judge)
-    classes = pipeline.class_names
+    check_classifier_for(model.classes, judge)
+    classes = model.classes
     data = Path(data)
     held_out_root, training_root = split_folder(data, train=False), split_folder(data, train=True)
     if held_out_root == data or training_root == data:
@@ -242,7 +305,7 @@ def evaluate_classes(
 
     def dataset(root: Path) -> ClassFolderDataset:
         # The deterministic view of the model's own preprocessing: what it was trained to match.
-        return ClassFolderDataset(root, classes, pipeline.output_channels, pipeline.config.data, train=False,
+        return ClassFolderDataset(root, classes, model.channels, pipeline.config.data, train=False,
                                   size_multiple=pipeline.size_multiple)
 
     say("loading held-out and training images")
@@ -269,7 +332,7 @@ def evaluate_classes(
         return features(images) if features is not None else None
 
     rows: dict[str, dict[str, dict[str, float]]] = {MODEL_ROW: {}}
-    if pipeline.mode == "translation":
+    if model.mode == "translation":
         rows[IDENTITY_ROW] = {}
     rows[REAL_HELD_OUT_ROW], rows[REAL_TRAINING_ROW] = {}, {}
     row_of = {(int(label), stem): row for row, (label, stem) in enumerate(zip(labels, stems))}
@@ -277,14 +340,14 @@ def evaluate_classes(
         own = labels == label
         reference = real_features[own] if features is not None else None
         say(f"class {name}")
-        if pipeline.mode == "generation":
+        if model.mode == "generation":
             count = samples_per_class or int(own.sum())
             outputs = {MODEL_ROW: to_8bit_levels(pipeline.sample(name, count, seed=seed, truncation=truncation))}
             inputs_at: list[int] = []
         else:
             inputs_at = torch.nonzero(~own).flatten().tolist()
             inputs = real[inputs_at]
-            translated = _run_in_batches(lambda batch: pipeline(batch, class_name=name), inputs, batch_size)
+            translated = _run_in_batches(lambda batch: model.translate(batch, name), inputs, batch_size)
             outputs = {MODEL_ROW: to_8bit_levels(translated), IDENTITY_ROW: inputs}
         for row_name, images in outputs.items():
             scores: dict[str, float] = {"images": len(images)}
@@ -295,7 +358,7 @@ def evaluate_classes(
                 scores |= _distribution(reference, real_features[inputs_at], wanted, kid_subsets)
             else:
                 scores |= _distribution(reference, feats(images), wanted, kid_subsets)
-            if pipeline.mode == "translation":
+            if model.mode == "translation":
                 scores |= _aligned_l1(images, [stems[i] for i in inputs_at], label, row_of, real)
             rows[row_name][name] = scores
         real_row: dict[str, float] = {"images": int(own.sum())}
@@ -316,8 +379,8 @@ def evaluate_classes(
         checkpoint=source,
         data=str(data),
         classifier=str(classifier) if not isinstance(classifier, ImageClassifier) else "",
-        mode=pipeline.mode,
-        classes=classes,
+        mode=model.mode,
+        classes=list(classes),
         scores=scores,
         settings={
             "metrics": list(wanted),
@@ -329,6 +392,7 @@ def evaluate_classes(
             "inception": features.describe() if isinstance(features, metrics.InceptionFeatures) else None,
         },
         notes=notes,
+        pipeline=pipeline.name,
     )
 
 
@@ -369,7 +433,7 @@ def sample_fidelity(
     Deterministic for a seed on one device: what a shipped generation checkpoint's card records
     and its test reproduces.
     """
-    check_classifier_for(pipeline, classifier)
+    check_classifier_for(pipeline.class_names, classifier)
     scores = []
     for name in pipeline.class_names:
         images = to_8bit_levels(pipeline.sample(name, per_class, seed=seed, truncation=truncation).cpu())
@@ -377,37 +441,65 @@ def sample_fidelity(
     return sum(scores) / len(scores)
 
 
-def aligned_examples_l1(pipeline: ClassConditional, folder: str | os.PathLike) -> tuple[float, int]:
-    """Mean L1 of translating every image of ``folder/<class>/`` into every other class, against
-    the image of the same name in that class's folder (the same emoji drawn in the target style).
+def examples_scores(
+    pipeline: Pipeline, folder: str | os.PathLike, classifier: ImageClassifier | None = None
+) -> dict[str, float]:
+    """Scores of translating every image of ``folder/<class>/`` into every other class.
+
+    What a shipped translation checkpoint's card records for its bundled examples and its test
+    reproduces. Unpaired examples have no true output, so the checks are what the model does
+    to the input and how the classifier sees the result; where the target class holds an image of
+    the same name (the same emoji in another style), the L1 to it as well.
 
     Returns:
-        The mean L1 on 8-bit levels and the number of (input, target) pairs scored.
+        ``pairs``: (input, target class) pairs translated; ``change``: mean L1 between output and
+        input; ``fidelity`` (with a classifier): share of outputs assigned to their target class;
+        ``l1`` and ``l1_pairs``: mean L1 to the same-named image of the target class, over the
+        pairs that have one (absent when none do). Outputs are rounded to 8-bit levels first.
 
     Raises:
-        ValueError: a class folder is missing or the folders hold different names.
+        ValueError: not a translation checkpoint, or a class folder missing or empty (the
+            message lists the folders expected).
     """
+    model = class_model(pipeline)
+    if model.mode != "translation":
+        raise ValueError("examples are translated: this checkpoint generates from noise (use sample_fidelity)")
+    if classifier is not None:
+        check_classifier_for(model.classes, classifier)
     folder = Path(folder)
-    missing = [name for name in pipeline.class_names if not (folder / name).is_dir()]
+    expected = ", ".join(model.classes)
+    missing = [name for name in model.classes if not (folder / name).is_dir()]
     if missing:
-        raise ValueError(f"{folder}: no folder for class {missing[0]!r}; expected one per class: {', '.join(pipeline.class_names)}")
-    names = {c: sorted(p.name for p in (folder / c).iterdir() if p.is_file()) for c in pipeline.class_names}
-    reference = names[pipeline.class_names[0]]
-    for name, listed in names.items():
-        if listed != reference:
-            raise ValueError(f"{folder}/{name}: holds other file names than {folder}/{pipeline.class_names[0]}")
+        raise ValueError(f"{folder}: no folder for class {missing[0]!r}; expected one per class: {expected}")
+    files: dict[str, list[Path]] = {}
+    for name in model.classes:
+        files[name] = sorted(p for p in (folder / name).iterdir() if p.is_file())
+        if not files[name]:
+            raise ValueError(f"{folder / name}: no images")
     images = {
-        c: torch.stack([load_image(folder / c / n, channels=pipeline.input_channels).pixels for n in reference])
-        for c in pipeline.class_names
+        name: torch.stack([load_image(path, channels=model.channels).pixels for path in paths])
+        for name, paths in files.items()
     }
-    errors = []
-    for source in pipeline.class_names:
-        for target in pipeline.class_names:
-            if source != target:
-                output = to_8bit_levels(pipeline(images[source], class_name=target).cpu())
-                errors.append((output - images[target]).abs().flatten(1).mean(dim=1))
-    every = torch.cat(errors)
-    return float(every.mean()), len(every)
+    changes, hits, errors = [], [], []
+    for source in model.classes:
+        for target in model.classes:
+            if source == target:
+                continue
+            output = to_8bit_levels(model.translate(images[source], target).cpu())
+            changes.append((output - images[source]).abs().flatten(1).mean(dim=1))
+            if classifier is not None:
+                hits.append(classifier.predict(output) == classifier.classes.index(target))
+            by_name = {path.name: index for index, path in enumerate(files[target])}
+            for row, path in enumerate(files[source]):
+                if path.name in by_name:
+                    errors.append((output[row] - images[target][by_name[path.name]]).abs().mean())
+    every_change = torch.cat(changes)
+    scores: dict[str, float] = {"pairs": len(every_change), "change": float(every_change.mean())}
+    if classifier is not None:
+        scores["fidelity"] = float(torch.cat(hits).float().mean())
+    if errors:
+        scores["l1"], scores["l1_pairs"] = float(torch.stack(errors).mean()), len(errors)
+    return scores
 
 
 # ---------------------------------------------------------------------------------- sample grids
@@ -423,7 +515,7 @@ def image_grid(images: Tensor, columns: int) -> Tensor:
 
 
 def class_grid(
-    pipeline: ClassConditional,
+    pipeline: Pipeline,
     columns: int = 8,
     seed: int = 0,
     truncation: float | None = None,
@@ -433,41 +525,54 @@ def class_grid(
 
     Generation: a row per class, a column per seed (``seed .. seed + columns - 1``; the same noise
     down each column). Translation: a row per held-out input of ``data`` (``columns`` of them,
-    taken from the classes in turn), the input then its translation into each class.
+    taken from the classes in turn), the input then its translation into each class. CycleGAN:
+    the same rows, each the input, its translation into the other domain and the round trip back.
 
     Returns:
         ``[3, H', W']`` in [0, 1].
+
+    Raises:
+        ValueError: neither a cbn nor a cyclegan pipeline; translation without ``data``.
     """
-    if pipeline.mode == "generation":
-        samples = [pipeline.sample(name, columns, seed=seed, truncation=truncation) for name in pipeline.class_names]
+    model = class_model(pipeline)
+    if model.mode == "generation":
+        samples = [pipeline.sample(name, columns, seed=seed, truncation=truncation) for name in model.classes]
         return image_grid(torch.cat(samples), columns)
     if data is None:
         raise ValueError("a translation grid needs held-out images: pass data")
     held_out_root = split_folder(Path(data), train=False)
-    held_out = ClassFolderDataset(held_out_root, pipeline.class_names, pipeline.input_channels, pipeline.config.data,
+    held_out = ClassFolderDataset(held_out_root, model.classes, model.channels, pipeline.config.data,
                                   train=False, size_multiple=pipeline.size_multiple)
-    count = len(pipeline.class_names)
+    count = len(model.classes)
     by_class = [[i for i, (_, label) in enumerate(held_out.files) if label == c] for c in range(count)]
     picks = []
     for row in range(columns):  # the first image of each class, then the second of each...
         members = by_class[row % count]
         if row // count < len(members):
             picks.append(members[row // count])
-    inputs = load_class_images(held_out, picks)[0]
-    tiles = [inputs] + [pipeline(inputs, class_name=name).cpu() for name in pipeline.class_names]
+    inputs, labels = load_class_images(held_out, picks)
+    if isinstance(pipeline, CycleGAN):
+        rows = []
+        for image, label in zip(inputs, labels.tolist()):
+            own = model.classes[label]
+            other = model.classes[1 - label]
+            image = image[None]
+            rows += [image, model.translate(image, other).cpu(), model.round_trip(image, own).cpu()]
+        return image_grid(torch.cat(rows), 3)
+    tiles = [inputs] + [model.translate(inputs, name).cpu() for name in model.classes]
     rows = torch.stack(tiles, dim=1).flatten(0, 1)  # input, class 1, class 2, ... per row
     return image_grid(rows, len(tiles))
 
 
-def write_class_grid(pipeline: ClassConditional, path: str | os.PathLike, **options: Any) -> Path:
+def write_class_grid(pipeline: Pipeline, path: str | os.PathLike, **options: Any) -> Path:
     """Save :func:`class_grid` to ``path`` (atomically)."""
     save_image(class_grid(pipeline, **options), path)
     return Path(path)
 
 
-def check_classifier_for(pipeline: ClassConditional, classifier: ImageClassifier) -> None:
-    """Raise ValueError when the classifier lacks a class of the pipeline (the message lists its classes)."""
-    missing = [name for name in pipeline.class_names if name not in classifier.classes]
+def check_classifier_for(classes: Sequence[str], classifier: ImageClassifier) -> None:
+    """Raise ValueError when the classifier lacks one of the model's ``classes`` (the message lists its classes)."""
+    missing = [name for name in classes if name not in classifier.classes]
     if missing:
         known = ", ".join(classifier.classes)
         raise ValueError(f"the classifier does not know class {missing[0]!r} of the checkpoint; its classes: {known}")

@@ -471,6 +471,9 @@ def cmd_data(argv: Sequence[str]) -> int:
 _EVAL_EPILOG = """\
 A cbn (class-conditional) checkpoint is scored as by `translate eval-classes` (class fidelity
 with an independent classifier, per-class FID/KID): pass its options, --classifier among them.
+So is a cyclegan checkpoint given --classifier: its two domains are the classes (folders named
+after them in --data, e.g. test/horse and test/zebra), which scores unpaired translation where
+no true output exists.
 
 LPIPS (--metrics ... lpips; never a default) runs the lpips package on torchvision's ImageNet
 AlexNet (--lpips-net vgg: VGG16), read from the torch hub cache and never downloaded by eval:
@@ -485,14 +488,18 @@ model and the baselines, worst first), DIR/images/ and DIR/eval.json.
 """
 
 
-def _checkpoint_pipeline(argv: Sequence[str]) -> str | None:
-    """The pipeline of the ``--checkpoint`` among ``argv``, or None when there is none to read."""
+def _scored_by_class(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` asks for class scores: a cbn ``--checkpoint``, or a cyclegan one with ``--classifier``."""
     from translate.checkpoint import read_checkpoint
 
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--checkpoint")
+    peek.add_argument("--classifier")
     known, _ = peek.parse_known_args(argv)
-    return read_checkpoint(known.checkpoint).pipeline if known.checkpoint else None
+    if not known.checkpoint:
+        return False
+    pipeline = read_checkpoint(known.checkpoint).pipeline
+    return pipeline == "cbn" or (pipeline == "cyclegan" and known.classifier is not None)
 
 
 def cmd_eval(argv: Sequence[str]) -> int:
@@ -500,8 +507,9 @@ def cmd_eval(argv: Sequence[str]) -> int:
 
     from tqdm import tqdm
 
-    if "-h" not in argv and "--help" not in argv and _checkpoint_pipeline(argv) == "cbn":
-        # Class-conditional models are scored by class fidelity and per-class FID/KID.
+    if "-h" not in argv and "--help" not in argv and _scored_by_class(argv):
+        # Class-conditional models (and CycleGANs judged by a classifier) are scored by class
+        # fidelity and per-class FID/KID.
         return cmd_eval_classes(argv)
 
     from translate.evaluate import METRIC_NAMES, PER_IMAGE_METRICS, evaluate_checkpoint
@@ -624,10 +632,12 @@ def cmd_eval_classes(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="translate eval-classes",
         description="Score a cbn checkpoint: class fidelity (an independent classifier trained on real images "
-        "assigns the requested class) and per-class FID/KID, beside the real-data ceiling and floor.",
+        "assigns the requested class) and per-class FID/KID, beside the real-data ceiling and floor. "
+        "A cyclegan checkpoint is scored the same way, its two domains as the classes.",
     )
-    parser.add_argument("--checkpoint", required=True, help="cbn checkpoint folder or shipped name")
-    parser.add_argument("--data", type=Path, required=True, help="a folder per class in train/ and test/")
+    parser.add_argument("--checkpoint", required=True, help="cbn or cyclegan checkpoint folder or shipped name")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="a folder per class (cyclegan: per domain) in train/ and test/")
     parser.add_argument("--classifier", type=Path, required=True, help="folder written by scripts/train_classifier.py")
     parser.add_argument("--metrics", help=f"comma-separated, any of {', '.join(CLASS_METRICS[:3])} (default: all)")
     parser.add_argument("--samples-per-class", type=int, help="generation: images per class (default: held-out count)")
@@ -643,8 +653,10 @@ def cmd_eval_classes(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.metrics.split(",") if name.strip()] if args.metrics else None
     pipeline = load_pipeline(args.checkpoint, device=args.device, precision=args.precision)
-    if pipeline.name != "cbn":
-        raise UsageError(f"{args.checkpoint} is a {pipeline.name} checkpoint; eval-classes scores cbn checkpoints")
+    if pipeline.name not in ("cbn", "cyclegan"):
+        raise UsageError(
+            f"{args.checkpoint} is a {pipeline.name} checkpoint; eval-classes scores cbn and cyclegan checkpoints"
+        )
     report = evaluate_classes(
         pipeline,  # type: ignore[arg-type]
         args.data,
@@ -683,7 +695,7 @@ COMMANDS = {
     "eval": (cmd_eval, "score a checkpoint and baselines on test pairs: L1, PSNR, SSIM, FID, KID"),
     "data": (cmd_data, "build data sets: edges, gray, lowres pairs from photos; emoji; animals"),
     "sample": (cmd_sample, "generate images of a class with a cbn checkpoint (generation mode)"),
-    "eval-classes": (cmd_eval_classes, "score a cbn checkpoint: class fidelity and per-class FID/KID"),
+    "eval-classes": (cmd_eval_classes, "score a cbn or cyclegan checkpoint: class fidelity and per-class FID/KID"),
 }
 
 
