@@ -60,6 +60,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", action="append", metavar="NAME",
                         help="only this shipped checkpoint (repeatable; default: every one)")
     args = parser.parse_args()
+    args.out, args.examples = args.out.resolve(), args.examples.resolve()  # the CLI runs from ROOT
     sys.path.insert(0, str(ROOT))
     from translate.checkpoint import read_checkpoint, shipped_checkpoints
 
@@ -74,7 +75,9 @@ def main() -> int:
     results = []
     for name in args.checkpoint or shipped:
         info = read_checkpoint(name)
-        by_class = info.pipeline == "cyclegan" and (args.examples / name / info.config.domain_a).is_dir()  # type: ignore[attr-defined]
+        # A CycleGAN shipped with held-out pairs has examples/NAME/A (and B, the true targets);
+        # one scored by class has a folder per domain.
+        by_class = info.pipeline == "cyclegan" and not (args.examples / name / "A").is_dir()
         if info.pipeline == "cbn" or by_class:
             results += class_demo(name, info.pipeline, info.config, args.examples, args.out)
             continue

@@ -548,6 +548,9 @@ def copy_class_examples(data: Path, classes: Sequence[str], destination: Path, c
     listed = {c: sorted(p.name for p in (held_out / c).iterdir() if p.is_file()) for c in classes}
     common = sorted(set.intersection(*(set(names) for names in listed.values())))
     aligned = len(common) >= count
+    if not aligned:
+        print(f"note: {held_out}: only {len(common)} names are in every class folder, {count} wanted; the examples "
+              "are not aligned, so the card records no L1 to true drawings for them", file=sys.stderr)
     for name in classes:
         names = common if aligned else listed[name]
         if len(names) < count:

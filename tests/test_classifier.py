@@ -193,18 +193,25 @@ def test_cyclegan_is_scored_with_its_domains_as_classes(stripes: Path, classifie
     pipeline.generator_ab = pipeline.generator_ba = _Unchanged()
     unchanged = evaluate_classes(pipeline, stripes, classifier, inception=_pixel_features, kid_subsets=5)  # type: ignore[arg-type]
     assert unchanged.scores[MODEL_ROW][MEAN] == pytest.approx(unchanged.scores[IDENTITY_ROW][MEAN])
+    # Each domain is reached through its own generator: horizontal → vertical is A→B.
+    pipeline.generator_ab, pipeline.generator_ba = _Transpose(), _Unchanged()
+    one_way = evaluate_classes(pipeline, stripes, classifier, metric_names=["fidelity"]).scores[MODEL_ROW]
+    assert one_way["vertical"]["fidelity"] == 1.0 and one_way["horizontal"]["fidelity"] == 0.0
 
 
 def test_cyclegan_grid_shows_input_translation_and_round_trip(stripes: Path) -> None:
     pipeline = _stripes_cyclegan()
-    pipeline.generator_ab = pipeline.generator_ba = _Transpose()
+    # A→B transposes, B→A leaves the image: rows from each domain tell the generators apart.
+    pipeline.generator_ab, pipeline.generator_ba = _Transpose(), _Unchanged()
     grid = class_grid(pipeline, columns=4, data=stripes)
     assert grid.shape == (3, 4 * 18 + 2, 3 * 18 + 2)  # 4 inputs (2 per domain), 3 tiles each, 2 px gaps
     tile = lambda row, column: grid[:, 2 + 18 * row : 18 * (row + 1), 2 + 18 * column : 18 * (column + 1)]  # noqa: E731
     for row in range(4):
+        # Rows alternate horizontal (A) and vertical (B) inputs. Both round trips transpose once.
         # Through the networks' [-1, 1] range and back: equal up to float rounding.
-        assert torch.allclose(tile(row, 1), tile(row, 0).transpose(1, 2), atol=1e-6)
-        assert torch.allclose(tile(row, 2), tile(row, 0), atol=1e-6)
+        translated = tile(row, 0).transpose(1, 2) if row % 2 == 0 else tile(row, 0)
+        assert torch.allclose(tile(row, 1), translated, atol=1e-6)
+        assert torch.allclose(tile(row, 2), tile(row, 0).transpose(1, 2), atol=1e-6)
     with pytest.raises(ValueError, match="class scores need a cbn or cyclegan checkpoint"):
         class_model(Pix2Pix(Pix2PixConfig()))
 

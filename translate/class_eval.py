@@ -156,21 +156,18 @@ def class_model(pipeline: Pipeline) -> ClassModel:
     """The class view of a cbn or CycleGAN pipeline.
 
     Raises:
-        ValueError: another pipeline; a CycleGAN whose domains are not two distinct names (the
-            classifier could not tell them apart) or whose domains have different channel counts.
+        ValueError: another pipeline; a CycleGAN whose domains have different channel counts
+            (class scores load every class with one count).
     """
     if isinstance(pipeline, ClassConditional):
         return ClassModel(pipeline, tuple(pipeline.class_names), pipeline.mode)
-    if isinstance(pipeline, CycleGAN):
-        a, b = pipeline.domains
-        if a == b:
-            raise ValueError(f"the CycleGAN's domains are both named {a!r}; class scores need two names")
+    if isinstance(pipeline, CycleGAN):  # its config already refuses two domains of one name
         if pipeline.input_channels != pipeline.output_channels:
             raise ValueError(
                 f"the CycleGAN's domains have {pipeline.input_channels} and {pipeline.output_channels} channels; "
                 "class scores load every class with one channel count"
             )
-        return ClassModel(pipeline, (a, b), "translation")
+        return ClassModel(pipeline, pipeline.domains, "translation")
     raise ValueError(f"a {pipeline.name} checkpoint; class scores need a cbn or cyclegan checkpoint")
 
 
@@ -292,7 +289,7 @@ def evaluate_classes(
     try:
         model = class_model(pipeline)
     except ValueError as error:
-        raise ValueError(f"{source or checkpoint}: {error}") from None
+        raise ValueError(f"{source or pipeline.name}: {error}") from None
     judge = classifier if isinstance(classifier, ImageClassifier) else load_classifier(classifier, device="cpu")
     check_classifier_for(model.classes, judge)
     classes = model.classes
@@ -458,8 +455,8 @@ def examples_scores(
         pairs that have one (absent when none do). Outputs are rounded to 8-bit levels first.
 
     Raises:
-        ValueError: not a translation checkpoint, or a class folder missing or empty (the
-            message lists the folders expected).
+        ValueError: not a translation checkpoint, a class folder missing (the message lists the
+            folders expected) or empty (the message names it).
     """
     model = class_model(pipeline)
     if model.mode != "translation":

@@ -512,7 +512,8 @@ def find_unpaired(
     for name in ("train",) if train else ("test", "val"):
         if (root / f"{name}A").is_dir() and (root / f"{name}B").is_dir():
             return root / f"{name}A", root / f"{name}B"
-    named = domains is not None and domains[0] != domains[1]
+    # Names other than A and B (the default names, looked for above already).
+    named = domains is not None and domains[0] != domains[1] and set(domains) != {"A", "B"}
     if named and (split / domains[0]).is_dir() and (split / domains[1]).is_dir():
         return split / domains[0], split / domains[1]
     which = "train" if train else "test"
