@@ -50,6 +50,19 @@ class CycleGANPage:
         return publish_image(output.pixels, stem, alpha=output.alpha)
 
 
+def example_rows(context: PageContext, names: list[str]) -> list[list[str]]:
+    """``[image, checkpoint, direction]`` rows of the bundled held-out images: domain A's go
+    forward, domain B's backward. They sit in ``examples/NAME/A`` and ``B`` (held-out pairs) or in
+    a folder per domain, ``examples/NAME/horse`` and ``zebra`` (a model scored by class)."""
+    rows = []
+    for name in names:
+        domain_a, domain_b = context.models.info(name).metadata.get("domains", ["A", "B"])
+        for side, domain, value in (("A", domain_a, "a2b"), ("B", domain_b, "b2a")):
+            files = example_files(context, name, side) or example_files(context, name, domain)
+            rows += [[str(path), name, value] for path in files]
+    return rows
+
+
 def build(context: PageContext) -> None:
     """Lay out the page inside the current ``gr.Tab`` and wire its events."""
     page = CycleGANPage(context)
@@ -75,12 +88,6 @@ def build(context: PageContext) -> None:
         api_name="cyclegan",
         concurrency_id=MODEL_CONCURRENCY_ID,
     )
-    # Domain A's held-out images go forward, domain B's backward.
-    rows = [
-        [str(path), name, value]
-        for name in names
-        for side, value in (("A", "a2b"), ("B", "b2a"))
-        for path in example_files(context, name, side)
-    ]
+    rows = example_rows(context, names)
     if rows:
         held_out_examples(rows, [upload, checkpoint, direction], result, page.translate, "cyclegan")

@@ -122,6 +122,22 @@ def sketch_value(path: Path) -> dict[str, Any]:
     return {"background": None, "layers": [], "composite": upload(path)}
 
 
+def test_cyclegan_examples_come_from_pairs_or_a_folder_per_domain(checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    from apps.common import PageContext
+    from apps.cyclegan import example_rows
+
+    context = PageContext(models=ModelCache({TINY_CYCLEGAN: checkpoints[TINY_CYCLEGAN]}), examples_root=tmp_path)
+    assert example_rows(context, [TINY_CYCLEGAN]) == []
+    for folder in ("horse", "zebra"):  # how scripts/ship_checkpoint.py bundles a model scored by class
+        (tmp_path / TINY_CYCLEGAN / folder).mkdir(parents=True)
+        Image.new("L", (32, 32)).save(tmp_path / TINY_CYCLEGAN / folder / f"{folder}.png")
+    rows = example_rows(context, [TINY_CYCLEGAN])
+    assert [(Path(image).name, direction) for image, _, direction in rows] == [("horse.png", "a2b"), ("zebra.png", "b2a")]
+    (tmp_path / TINY_CYCLEGAN / "A").mkdir()  # held-out pairs' inputs come first
+    Image.new("L", (32, 32)).save(tmp_path / TINY_CYCLEGAN / "A" / "pair.png")
+    assert [Path(image).name for image, _, _ in example_rows(context, [TINY_CYCLEGAN])] == ["pair.png", "zebra.png"]
+
+
 # ---------------------------------------------------------------------------------- endpoints
 def test_named_endpoints_are_the_ones_tested_here(client: Client, demo: Demo) -> None:
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
