@@ -199,15 +199,19 @@ def super_resolution_grid(pipes: list, examples: Path, path: Path, count: int = 
     save_image(torchvision.utils.make_grid(tiles, nrow=len(pipes) + 2, padding=2, pad_value=1.0), path)
 
 
-def usage(name: str, pipeline: str, metadata: dict) -> str:
-    """The model card's command lines: convert, and fine-tune on the user's own data."""
+def usage(name: str, pipeline: str, metadata: dict, folders_named_by_domain: bool = False) -> str:
+    """The model card's command lines: convert, and fine-tune on the user's own data (a CycleGAN
+    trained on folders named after its domains is fine-tuned on folders of those names)."""
     if pipeline == "cyclegan":
         a, b = metadata["domains"]
+        folders, names = "YOUR_DATA/A and YOUR_DATA/B", ""
+        if folders_named_by_domain:
+            folders, names = f"YOUR_DATA/train/{a} and YOUR_DATA/train/{b}", f" --set domain_a={a} --set domain_b={b}"
         return (
             f"translate convert --checkpoint {name} --direction {a}2{b} INPUT_FOLDER OUTPUT_FOLDER\n"
             f"translate convert --checkpoint {name} --direction {b}2{a} INPUT_FOLDER OUTPUT_FOLDER\n"
-            f"# fine-tune on your own two folders (YOUR_DATA/A and YOUR_DATA/B, any sizes, unpaired):\n"
-            f"translate train cyclegan --data YOUR_DATA --out runs/mine --init {name} --steps 2000"
+            f"# fine-tune on your own two folders ({folders}, any sizes, unpaired):\n"
+            f"translate train cyclegan --data YOUR_DATA --out runs/mine --init {name} --steps 2000{names}"
         )
     if pipeline == "srgan":
         return (
@@ -729,9 +733,7 @@ def ship_by_class(args: argparse.Namespace, destination: Path, examples: Path) -
             + (f"; their L1 to the true drawings is {examples_record['l1']:.4f}" if aligned and "l1" in examples_record else "")
         )
     if cyclegan:
-        usage_lines = usage(args.name, "cyclegan", info.metadata).replace(
-            "YOUR_DATA/A and YOUR_DATA/B", f"YOUR_DATA/train/{model.classes[0]} and YOUR_DATA/train/{model.classes[1]}"
-        ) + f" --set domain_a={model.classes[0]} --set domain_b={model.classes[1]}"
+        usage_lines = usage(args.name, "cyclegan", info.metadata, folders_named_by_domain=True)
         networks = networks_line("cyclegan", config, info.raw.get("initialised_from"))
         optimiser = (f"Adam {config['optim']['lr_g']:g}, linear decay over the last "
                      f"{100 * config['optim']['decay_fraction']:.0f}%")
