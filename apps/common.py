@@ -230,8 +230,9 @@ def _markdown_sections(text: str) -> dict[str, str]:
 def model_card_markdown(info: CheckpointInfo) -> str:
     """Short text on what a checkpoint was trained on, from its model card (README.md).
 
-    Keeps the card's title and summary and its "Data" and "Limits" sections; images, commands
-    and tables stay in the full card. Falls back to config.json's description.
+    Keeps the card's title and summary and its "Below the shipping bar", "Data" and "Limits"
+    sections; images, commands and tables stay in the full card. Falls back to config.json's
+    description.
     """
     name = info.path.name
     description = str(info.raw.get("description", "")).strip()
@@ -246,7 +247,7 @@ def model_card_markdown(info: CheckpointInfo) -> str:
         if line.strip() and not line.startswith(("#", "![", "*"))
     ]
     parts = [f"**{name}**: " + (" ".join(summary) or description)]
-    for title in ("Data", "Limits"):
+    for title in ("Below the shipping bar", "Data", "Limits"):
         body = sections.get(title)
         if body:
             # Commands belong to the full card, not the demo page.

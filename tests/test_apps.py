@@ -19,7 +19,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
 
 from conftest import ROOT, tiny_pix2pix_config
-from translate.checkpoint import save_checkpoint
+from translate.checkpoint import read_checkpoint, save_checkpoint
 from translate.config import apply_overrides
 from translate.imageio import load_image, to_pil
 from translate.infer import translate_image
@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from apps.app import Demo, build_app  # noqa: E402
-from apps.common import Limits, ModelCache  # noqa: E402
+from apps.common import Limits, ModelCache, model_card_markdown  # noqa: E402
 from apps.pix2pix import sketch_to_edges  # noqa: E402
 
 SHIPPED = "edges2emoji-pix2pix"
@@ -311,6 +311,20 @@ def test_a_page_appears_only_with_checkpoints_of_its_pipeline(checkpoints: dict[
     assert build_app({}).pages == []
     assert build_app({TINY: checkpoints[TINY]}).pages == ["pix2pix"]
     assert build_app({TINY_SRGAN: checkpoints[TINY_SRGAN]}).pages == ["srgan"]
+
+
+def test_the_page_shows_a_models_misses_of_its_shipping_bar_beside_its_data(tmp_path: Path) -> None:
+    folder = save_checkpoint(Pix2Pix(tiny_pix2pix_config()), tmp_path / "tiny", extra={"description": "tiny"})
+    (folder / "README.md").write_text(
+        "# tiny\n\nA tiny model.\n\n![x](samples.png)\n\n*caption*\n\n## Below the shipping bar\n\n"
+        "- KID×1000: model 88.6, identity 23.9\n\nWhy it ships: the best of four.\n\n## Use\n\n```sh\ntranslate\n```\n\n"
+        "## Data\n\nEmoji.\n\n## Evaluation\n\n| a | b |\n\n## Limits\n\n64 px.\n"
+    )
+    text = model_card_markdown(read_checkpoint(folder))
+    assert text.startswith("**tiny**: A tiny model.")
+    assert "**Below the shipping bar.** - KID×1000: model 88.6, identity 23.9" in text
+    assert text.index("Below the shipping bar") < text.index("**Data.** Emoji.") < text.index("**Limits.** 64 px.")
+    assert "| a | b |" not in text and "translate" not in text
 
 
 def test_sketch_to_edges_matches_the_training_edges_polarity_and_size() -> None:

@@ -103,6 +103,14 @@ def test_shipped_names_resolve_and_list(tmp_path: Path) -> None:
     env = {"TRANSLATE_CHECKPOINTS": str(shipped)}
     listing = translate("checkpoints", env=env)
     assert listing.returncode == 0 and "tiny-pix2pix" in listing.stdout and "a tiny test model" in listing.stdout
+    assert "below its shipping bar" not in listing.stdout
+    # A model shipped below its bar (scripts/ship_checkpoint.py --below-bar) says so in the listing.
+    miss = "KID×1000: model 88.6, identity 23.9; the bar asks the model to beat identity"
+    save_checkpoint(Pix2Pix(tiny_pix2pix_config()), shipped / "tiny-below", extra={"shipped": {"below_bar": [miss]}})
+    listing = translate("checkpoints", env=env)
+    assert f"below its shipping bar: {miss}" in listing.stdout
+    rows = {row["name"]: row for row in json.loads(translate("checkpoints", "--json", env=env).stdout)}
+    assert rows["tiny-below"]["below_bar"] == [miss] and rows["tiny-pix2pix"]["below_bar"] == []
     Image.new("RGB", (32, 32)).save(tmp_path / "x.png")
     result = translate("convert", "--checkpoint", "tiny-pix2pix", str(tmp_path / "x.png"), str(tmp_path / "y.png"), env=env)
     assert result.returncode == 0, result.stderr

@@ -446,6 +446,8 @@ def cmd_checkpoints(argv: Sequence[str]) -> int:
                 "pipeline": info.pipeline,
                 "description": info.raw.get("description", ""),
                 "path": str(path),
+                # Misses of the project's shipping bar it was shipped with (scripts/ship_checkpoint.py --below-bar).
+                "below_bar": info.raw.get("shipped", {}).get("below_bar", []),
             }
         )
     if args.json:
@@ -456,6 +458,8 @@ def cmd_checkpoints(argv: Sequence[str]) -> int:
         width = max(len(r["name"]) for r in rows)
         for row in rows:
             print(f"{row['name']:<{width}}  {row['pipeline']:<8}  {row['description']}")
+            for miss in row["below_bar"]:
+                print(f"{'':<{width}}  {'':<8}  below its shipping bar: {miss}")
     return 0
 
 
