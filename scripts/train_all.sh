@@ -53,15 +53,18 @@ train horse2zebra-cyclegan cyclegan --data data/animals32 --steps 6000 --image-s
   --set discriminator.ndf=32 --set discriminator.n_layers=2 --set augment.policy=translation,cutout \
   "${BF16_CL[@]}" --ema-decay 0.999 --checkpoint-every 500 --checkpoint-minutes 10 --sample-every 1000 --val-every 1000 \
   --description "Horse silhouettes to striped zebras and back (Animal-MNIST, 32×32 greyscale), trained unpaired"
-bash scripts/train_sr.sh
 
 # CycleGAN v2: v1 above missed its bar (held-out KID×1000 40.7 ± 4.2 against the identity's
 # 23.9 ± 2.9; speckled outputs, README). Changed, each for a measured reason: resize + conv
 # upsampling (it removed speckle and checkerboard in the pix2pix probes), batch 4 (the batch-1
 # step kept about 1.1 of the 2 cores busy), bf16 + channels_last pinned (fastest for this step
-# in bench/train_step.py), and 15,000 steps of 4 (about 50 epochs where v1 saw 10).
-train emoji-noto2openmoji-cyclegan-v2 cyclegan --data data/emoji64 --steps 15000 --image-size 64 --batch-size 4 \
+# in bench/train_step.py), and 8,000 steps of 4 (about 26 epochs where v1 saw 10; at the
+# 4.4 images/s this step runs here, 2 h, which fits in one session).
+train emoji-noto2openmoji-cyclegan-v2 cyclegan --data data/emoji64 --steps 8000 --image-size 64 --batch-size 4 \
   --set generator.ngf=32 --set generator.n_blocks=6 --set generator.upsample=resize --set discriminator.ndf=32 \
   "${BF16_CL[@]}" --ema-decay 0.999 --checkpoint-every 1000 --checkpoint-minutes 10 --sample-every 2000 --val-every 2000 \
   --set domain_a=noto --set domain_b=openmoji \
   --description "Noto Color Emoji drawings to the OpenMoji style and back, 64×64, trained unpaired"
+
+# Last, the super-resolution queue (about 6 h: 20k psnr steps, then 10k gan steps).
+bash scripts/train_sr.sh
