@@ -73,13 +73,16 @@ def main() -> int:
         print(f"error: {unknown[0]} is not a shipped checkpoint; shipped: {', '.join(shipped)}", file=sys.stderr)
         return 2
     results = []
+    below_bar = set()  # shipped with a miss of the project's bar, named on its model card
     for name in args.checkpoint or shipped:
         info = read_checkpoint(name)
+        if info.raw.get("shipped", {}).get("below_bar"):
+            below_bar.add(name)
         # A CycleGAN shipped with held-out pairs has examples/NAME/A (and B, the true targets);
         # one scored by class has a folder per domain.
         by_class = info.pipeline == "cyclegan" and not (args.examples / name / "A").is_dir()
         if info.pipeline == "cbn" or by_class:
-            results += class_demo(name, info.pipeline, info.config, args.examples, args.out)
+            results += [(name, folder) for folder in class_demo(name, info.pipeline, info.config, args.examples, args.out)]
             continue
         inputs = args.examples / name / "A"
         if not inputs.is_dir():
@@ -88,11 +91,12 @@ def main() -> int:
         destination = args.out / name
         # --overwrite: a re-shipped checkpoint must not leave the previous results in place.
         run("convert", "--checkpoint", name, str(inputs), str(destination), "--format", "png", "--quiet", "--overwrite")
-        results.append(destination)
+        results.append((name, destination))
     print("\nResults (inputs in examples/NAME/A or examples/NAME/CLASS, true targets in examples/NAME/B):")
-    for destination in results:
-        shown = destination.relative_to(ROOT) if destination.is_relative_to(ROOT) else destination
-        print(f"  {shown}/ ({len(list(destination.rglob('*.png')))} images)")
+    shown = lambda path: path.relative_to(ROOT) if path.is_relative_to(ROOT) else path  # noqa: E731
+    for name, destination in results:
+        note = f"; below its shipping bar, see {shown(shipped[name] / 'README.md')}" if name in below_bar else ""
+        print(f"  {shown(destination)}/ ({len(list(destination.rglob('*.png')))} images{note})")
     return 0
 
 

@@ -36,7 +36,11 @@ def test_demo_converts_every_shipped_checkpoints_examples(tmp_path: Path) -> Non
                         _assert_converted(ROOT / "examples" / name / source, tmp_path / name / f"{source}2{target}")
         else:
             _assert_converted(ROOT / "examples" / name / "A", tmp_path / name)
-        assert str(tmp_path / name) in result.stdout
+        lines = [line for line in result.stdout.splitlines() if line.startswith(f"  {tmp_path / name}/")]
+        assert lines, f"{name}'s results are not listed"
+        # A checkpoint shipped below its bar says so beside its results (scripts/ship_checkpoint.py --below-bar).
+        below_bar = bool(info.raw.get("shipped", {}).get("below_bar"))
+        assert all(("below its shipping bar" in line) == below_bar for line in lines), lines
 
 
 def _assert_converted(inputs_folder: Path, outputs_folder: Path) -> None:
