@@ -76,7 +76,7 @@ def main() -> int:
     below_bar = set()  # shipped with a miss of the project's bar, named on its model card
     for name in args.checkpoint or shipped:
         info = read_checkpoint(name)
-        if info.raw.get("shipped", {}).get("below_bar"):
+        if info.below_bar:
             below_bar.add(name)
         # A CycleGAN shipped with held-out pairs has examples/NAME/A (and B, the true targets);
         # one scored by class has a folder per domain.

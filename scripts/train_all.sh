@@ -39,7 +39,7 @@ train emoji-noto2openmoji-cyclegan cyclegan --data data/emoji64 --steps 12000 "$
   --set domain_a=noto --set domain_b=openmoji \
   --description "Noto Color Emoji drawings to the OpenMoji style and back, 64×64, trained unpaired"
 
-# Then the class-conditional and super-resolution queues (each resumable the same way).
+# Then the class-conditional queue (resumable the same way); the super-resolution one runs last.
 bash scripts/train_cbn.sh
 # horse2zebra on Animal-MNIST's horse and zebra folders (data/animals32, built by train_cbn.sh):
 # white horse silhouettes and striped zebras, 900 training images each, scored by class with the

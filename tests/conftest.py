@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,17 @@ TINY_PIX2PIX = (
     "discriminator.ndf=8",
     "discriminator.n_layers=2",
 )
+
+
+def load_script(name: str):
+    """A module of scripts/ (``load_script("ship_checkpoint")``), loaded once by file path."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
 def tiny_pix2pix_config(*extra: str) -> Pix2PixConfig:

@@ -317,12 +317,14 @@ def test_the_page_shows_a_models_misses_of_its_shipping_bar_beside_its_data(tmp_
     folder = save_checkpoint(Pix2Pix(tiny_pix2pix_config()), tmp_path / "tiny", extra={"description": "tiny"})
     (folder / "README.md").write_text(
         "# tiny\n\nA tiny model.\n\n![x](samples.png)\n\n*caption*\n\n## Below the shipping bar\n\n"
-        "- KID×1000: model 88.6, identity 23.9\n\nWhy it ships: the best of four.\n\n## Use\n\n```sh\ntranslate\n```\n\n"
+        "This model misses part of the project's shipping bar (the model card's Evaluation section has the full "
+        "tables):\n\n- KID×1000: model 78.6, identity 23.9\n\nWhy it ships: the best of four.\n\n## Use\n\n```sh\ntranslate\n```\n\n"
         "## Data\n\nEmoji.\n\n## Evaluation\n\n| a | b |\n\n## Limits\n\n64 px.\n"
     )
     text = model_card_markdown(read_checkpoint(folder))
     assert text.startswith("**tiny**: A tiny model.")
-    assert "**Below the shipping bar.** - KID×1000: model 88.6, identity 23.9" in text
+    assert "**Below the shipping bar.** This model misses part" in text
+    assert "- KID×1000: model 78.6, identity 23.9\n\nWhy it ships: the best of four." in text
     assert text.index("Below the shipping bar") < text.index("**Data.** Emoji.") < text.index("**Limits.** 64 px.")
     assert "| a | b |" not in text and "translate" not in text
 

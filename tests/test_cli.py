@@ -103,12 +103,15 @@ def test_shipped_names_resolve_and_list(tmp_path: Path) -> None:
     env = {"TRANSLATE_CHECKPOINTS": str(shipped)}
     listing = translate("checkpoints", env=env)
     assert listing.returncode == 0 and "tiny-pix2pix" in listing.stdout and "a tiny test model" in listing.stdout
-    assert "below its shipping bar" not in listing.stdout
-    # A model shipped below its bar (scripts/ship_checkpoint.py --below-bar) says so in the listing.
-    miss = "KID×1000: model 88.6, identity 23.9; the bar asks the model to beat identity"
+    # A model shipped below its bar (scripts/ship_checkpoint.py --below-bar) says so in the listing,
+    # on the line under its own; one that meets its bar does not.
+    miss = "KID×1000: model 78.6, identity 23.9; the bar asks the model to beat the identity"
     save_checkpoint(Pix2Pix(tiny_pix2pix_config()), shipped / "tiny-below", extra={"shipped": {"below_bar": [miss]}})
-    listing = translate("checkpoints", env=env)
-    assert f"below its shipping bar: {miss}" in listing.stdout
+    lines = translate("checkpoints", env=env).stdout.splitlines()
+    below = next(i for i, line in enumerate(lines) if line.startswith("tiny-below "))
+    assert lines[below + 1].strip() == f"below its shipping bar: {miss}"
+    meets = next(i for i, line in enumerate(lines) if line.startswith("tiny-pix2pix "))
+    assert not any("below its shipping bar" in line for line in lines[meets + 1 : meets + 2])
     rows = {row["name"]: row for row in json.loads(translate("checkpoints", "--json", env=env).stdout)}
     assert rows["tiny-below"]["below_bar"] == [miss] and rows["tiny-pix2pix"]["below_bar"] == []
     Image.new("RGB", (32, 32)).save(tmp_path / "x.png")

@@ -78,6 +78,12 @@ class CheckpointInfo:
     metadata: dict[str, Any]
     raw: dict[str, Any]
 
+    @property
+    def below_bar(self) -> list[str]:
+        """The misses of the project's shipping bar this checkpoint was shipped with, one line each
+        (``scripts/ship_checkpoint.py --below-bar``); empty for one that meets its whole bar."""
+        return list(self.raw.get("shipped", {}).get("below_bar", []))
+
 
 def save_checkpoint(
     pipeline: Pipeline,

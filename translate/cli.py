@@ -447,7 +447,7 @@ def cmd_checkpoints(argv: Sequence[str]) -> int:
                 "description": info.raw.get("description", ""),
                 "path": str(path),
                 # Misses of the project's shipping bar it was shipped with (scripts/ship_checkpoint.py --below-bar).
-                "below_bar": info.raw.get("shipped", {}).get("below_bar", []),
+                "below_bar": info.below_bar,
             }
         )
     if args.json:
