@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -245,11 +248,45 @@ def test_save_rounds_to_nearest_and_clamps(tmp_path: Path) -> None:
     assert np.asarray(Image.open(tmp_path / "grey.png")).tolist() == [[11, 10, 0, 255]]
 
 
-def test_save_sixteen_bit_colour_falls_back_to_eight(tmp_path: Path) -> None:
-    save_image(torch.rand(3, 4, 4), tmp_path / "colour.png", bit_depth=16)
-    assert Image.open(tmp_path / "colour.png").mode == "RGB"
-    save_image(torch.rand(1, 4, 4), tmp_path / "grey.jpg", bit_depth=16)
-    assert Image.open(tmp_path / "grey.jpg").mode == "L"
+def _png_with_orientation(png: bytes, orientation: int) -> bytes:
+    """A PNG with an eXIf chunk (EXIF Orientation) right after its IHDR."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = exif.tobytes().removeprefix(b"Exif\x00\x00")
+    chunk = struct.pack(">I", len(data)) + b"eXIf" + data + struct.pack(">I", zlib.crc32(b"eXIf" + data))
+    return png[:33] + chunk + png[33:]  # 8-byte signature + 25-byte IHDR
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_sixteen_bit_colour_keeps_its_values_both_ways(tmp_path: Path, suffix: str, channels: int) -> None:
+    levels = RNG.integers(0, 65536, (5, 7, channels), dtype=np.uint16)
+    levels[0, 0, 0], levels[0, 1, 0] = 1000, 1001  # the same 8-bit level: equal after any 8-bit detour
+    path = tmp_path / f"deep{suffix}"
+    assert cv2.imwrite(str(path), levels[..., [2, 1, 0, 3][:channels]])  # OpenCV writes BGR(A)
+    data = load_image(path, channels=3)
+    assert data.bit_depth == 16 and data.pixels.shape == (3, 5, 7)
+    assert torch.equal(data.pixels, torch.from_numpy(levels[..., :3].transpose(2, 0, 1).astype(np.float32) / 65535))
+    assert (data.alpha is not None) == (channels == 4)
+    copy = tmp_path / f"copy{suffix}"
+    save_image(data.pixels, copy, bit_depth=16, alpha=data.alpha)
+    reread = cv2.imread(str(copy), cv2.IMREAD_UNCHANGED)
+    assert reread.dtype == np.uint16 and np.array_equal(reread[..., [2, 1, 0, 3][:channels]], levels)
+    # 8 bits asked for, or a format without 16-bit colour: 8-bit files as before.
+    save_image(data.pixels, tmp_path / "eight.png", bit_depth=8)
+    save_image(data.pixels, tmp_path / "deep.jpg", bit_depth=16)
+    assert Image.open(tmp_path / "eight.png").mode == "RGB" and Image.open(tmp_path / "deep.jpg").mode == "RGB"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_sixteen_bit_colour_follows_exif_orientation_like_eight_bit(tmp_path: Path, orientation: int) -> None:
+    levels = RNG.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
+    path = tmp_path / "turned.png"
+    path.write_bytes(_png_with_orientation(cv2.imencode(".png", levels)[1].tobytes(), orientation))
+    deep = np.round(load_image(path).pixels.numpy() * 65535).astype(np.int64)
+    # Pillow decodes the same file in 8 bits (the high byte), turned by ImageOps.exif_transpose.
+    eight = np.asarray(load_pil(path)).transpose(2, 0, 1).astype(np.int64)
+    assert deep.shape == eight.shape and np.array_equal(deep >> 8, eight)
 
 
 def test_jpeg_composites_alpha_on_white(tmp_path: Path) -> None:

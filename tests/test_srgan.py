@@ -10,20 +10,21 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from torch import nn
 
-from conftest import ROOT
+from conftest import ROOT, tiny_pix2pix_config
 from translate import cli, load_pipeline
 from translate.checkpoint import save_checkpoint
 from translate.config import ConfigError, apply_overrides
 from translate.data import DatasetError, HighResDataConfig, HighResolutionDataset
 from translate.evaluate import evaluate_checkpoint
 from translate.imageio import bicubic_resize, load_image, save_image, to_8bit_levels
-from translate.infer import translate_image
+from translate.infer import ConvertSettings, convert_files, translate_image
 from translate.losses import feature_matching_loss, relativistic_discriminator_loss, relativistic_generator_loss
 from translate.metrics import psnr_y
 from translate.networks.sr import (
@@ -35,6 +36,7 @@ from translate.networks.sr import (
 )
 from translate.perceptual import LPIPSLoss, PerceptualWeightsError, VGGPerceptualLoss
 from translate.pipelines import get_pipeline_class
+from translate.pipelines.pix2pix import Pix2Pix
 from translate.pipelines.srgan import SRGAN, SRGANConfig
 
 TINY = ("generator.num_features=8", "generator.num_blocks=1", "discriminator.ndf=8")
@@ -351,6 +353,29 @@ def test_alpha_grey_and_16_bit_keep_their_kind(tmp_path: Path) -> None:
     written = Image.open(tmp_path / "grey16-out.png")
     assert written.mode == "I;16" and written.size == (48, 48)
     assert (np.asarray(written) % 257 != 0).any()  # levels between the 8-bit ones (multiples of 257)
+
+
+def test_a_colour_model_gives_grey_back_for_grey_and_16_bits_for_16_bits(tmp_path: Path) -> None:
+    """What `translate convert` writes with a colour super-resolution model (the shipped kind)."""
+    torch.manual_seed(0)
+    colour = SRGAN(tiny_config()).eval()
+    grey = np.linspace(0, 255, 12 * 10).reshape(12, 10).astype(np.uint8)
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    deep = np.random.default_rng(0).integers(0, 65536, (12, 10, 3), dtype=np.uint16)
+    assert cv2.imwrite(str(tmp_path / "deep.png"), deep[..., ::-1])
+    plan = [(tmp_path / f"{name}.png", tmp_path / "out" / f"{name}.png") for name in ("grey", "deep")]
+    summary = convert_files(colour, plan, ConvertSettings(workers=1))
+    assert (summary.converted, summary.failed) == (2, [])
+    written = Image.open(tmp_path / "out" / "grey.png")
+    assert written.mode == "L" and written.size == (20, 24)
+    expected = translate_image(colour, load_image(tmp_path / "grey.png")).pixels
+    assert expected.shape == (1, 24, 20)  # the same through the API
+    reread = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert reread.dtype == np.uint16 and reread.shape == (24, 20, 3)
+    assert (reread % 257 != 0).any()  # not an 8-bit result stored in 16 bits
+    # A translation may turn grey into colour (edges → emoji): only super-resolution keeps the kind.
+    pix2pix = Pix2Pix(tiny_pix2pix_config()).eval()
+    assert translate_image(pix2pix, load_image(tmp_path / "grey.png")).pixels.shape[0] == 3
 
 
 def test_outscale_resizes_after_the_network_and_checkpoints_round_trip(tmp_path: Path) -> None:

@@ -34,7 +34,11 @@ _GREY_MODES = frozenset({"1", "L", "LA", "La"})
 # By mode, not by band name: LAB's "A" band is a colour axis. "a" modes are premultiplied.
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 # ITU-R BT.601 luma weights, the ones Pillow's "L" conversion uses.
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601 luma of R, G, B
+_LUMA = np.array(LUMA_WEIGHTS, dtype=np.float32)
+# Pillow reads 16-bit colour files (its raw modes "RGB;16B", "RGBA;16N"...) as 8 bits; load_pil
+# notes the file's orientation under this key, and load_image decodes it again with OpenCV.
+_SIXTEEN_BIT_COLOUR = "translate.sixteen_bit_colour_orientation"
 # Formats that store alpha / 16-bit greyscale when written by Pillow. Others (JPEG, BMP, PPM)
 # would fail or silently drop alpha on read-back, so alpha is composited on white for them.
 _ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP", "GIF"})
@@ -149,6 +153,8 @@ def load_pil(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image
             width, height = image.size
             if limit is not None and width * height > limit:
                 raise _bomb_error(path, width * height, limit)
+            if image.mode in ("RGB", "RGBA") and any(";16" in _raw_mode(tile) for tile in image.tile):
+                image.info[_SIXTEEN_BIT_COLOUR] = image.getexif().get(0x0112, 1)  # EXIF Orientation
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -160,6 +166,52 @@ def load_pil(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image
         except _DECODE_ERRORS as error:
             raise ImageReadError(f"{path}: image data is truncated or corrupt ({error})") from error
     return image
+
+
+def _raw_mode(tile: object) -> str:
+    """The raw mode of one of Pillow's decoder tiles (``"RGB;16B"``), or ""."""
+    args = getattr(tile, "args", None)
+    raw = args[0] if isinstance(args, tuple) and args else args
+    return raw if isinstance(raw, str) else ""
+
+
+# EXIF Orientation → the numpy equivalent of the transpose ImageOps.exif_transpose applies.
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _sixteen_bit_colour_planes(path: str | os.PathLike, image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """A 16-bit colour file's colour and alpha, decoded by OpenCV at full depth (Pillow keeps 8 bits).
+
+    Falls back to Pillow's 8-bit planes when OpenCV reads something else than the 16-bit image
+    Pillow described (a format it does not know).
+    """
+    import cv2  # opencv-python-headless, albumentations' own dependency
+
+    data = np.fromfile(path, dtype=np.uint8)
+    values = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    channels = 4 if image.mode == "RGBA" else 3
+    if values is None or values.dtype != np.uint16 or values.ndim != 3 or values.shape[-1] != channels:
+        return _planes(image)
+    values = values[..., [2, 1, 0, 3][:channels]]  # OpenCV's BGR(A) → RGB(A)
+    orientation = image.info[_SIXTEEN_BIT_COLOUR]
+    values = _ORIENT[orientation](values) if orientation in _ORIENT else values
+    if values.shape[:2] != (image.height, image.width):
+        return _planes(image)
+    values = values.astype(np.float32) / 65535
+    return values[..., :3], (values[..., 3] if channels == 4 else None), 16
+
+
+def is_greyscale_mode(mode: str) -> bool:
+    """Whether a Pillow mode (:attr:`ImageData.source_mode`) stores one grey channel (maybe with alpha)."""
+    return mode in _GREY_MODES or mode in _SIXTEEN_BIT_MODES or mode == "F"
 
 
 def _planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -200,7 +252,8 @@ def pil_to_image_data(image: Image.Image, channels: int, path: str | os.PathLike
     Args:
         image: the image, EXIF orientation already applied (see :func:`load_pil`).
         channels: 1, 3 or 4.
-        path: the file it came from, recorded in the result.
+        path: the file it came from, recorded in the result; a 16-bit colour file is decoded
+            again from it at full depth (Pillow's own decoding keeps 8 bits).
 
     Returns:
         The image data; pixels are float32 ``[channels, H, W]`` in [0, 1].
@@ -210,7 +263,10 @@ def pil_to_image_data(image: Image.Image, channels: int, path: str | os.PathLike
     """
     if channels not in (1, 3, 4):
         raise ValueError(f"channels must be 1, 3 or 4, got {channels}")
-    colour, alpha, bit_depth = _planes(image)
+    if _SIXTEEN_BIT_COLOUR in image.info and path is not None:
+        colour, alpha, bit_depth = _sixteen_bit_colour_planes(path, image)
+    else:
+        colour, alpha, bit_depth = _planes(image)
     if channels == 1 and colour.shape[-1] == 3:
         # Clipped because the float weights can sum to a hair over 1.
         colour = np.clip(colour @ _LUMA, 0, 1)[..., None]
@@ -323,8 +379,8 @@ def save_image(
 ) -> None:
     """Save pixels atomically, in the format named by the suffix.
 
-    16-bit is written only for 1-channel PNG/TIFF (mode ``"I;16"``); 3-channel and other formats
-    fall back to 8 bits because Pillow cannot write 16-bit colour. Formats without alpha
+    16-bit is written for PNG and TIFF: grey through Pillow (mode ``"I;16"``), colour (with or
+    without alpha) through OpenCV; grey with alpha and other formats fall back to 8 bits. Formats without alpha
     (JPEG, BMP, PPM/PGM) get the image composited on white.
 
     Args:
@@ -351,10 +407,34 @@ def save_image(
             _check_alpha(alpha, pixels)
             pixels = pixels * alpha + (1 - alpha)
             alpha = None
+    if bit_depth == 16 and image_format in _SIXTEEN_BIT_FORMATS and pixels.shape[0] >= 3:
+        _save_sixteen_bit_colour(pixels, alpha, path)
+        return
     image = to_pil(pixels, bit_depth if image_format in _SIXTEEN_BIT_FORMATS else 8, alpha)
     options = {"quality": quality} if image_format in _LOSSY_FORMATS else {}
     with atomic_write(path) as temporary:
         image.save(temporary, format=image_format, **options)
+
+
+def _save_sixteen_bit_colour(pixels: torch.Tensor, alpha: torch.Tensor | None, path: Path) -> None:
+    """RGB(A) in 16 bits per channel, PNG or TIFF, through OpenCV (Pillow writes colour in 8 bits only)."""
+    import cv2  # opencv-python-headless, albumentations' own dependency
+
+    if alpha is not None:
+        if pixels.shape[0] == 4:
+            raise ValueError("pixels already carry alpha as their 4th channel; pass alpha=None")
+        alpha = _as_chw(alpha, "alpha")
+        _check_alpha(alpha, pixels)
+        pixels = torch.cat([pixels, alpha])
+    if pixels.shape[0] not in (3, 4):
+        raise ValueError(f"pixels must have 1, 3 or 4 channels, got shape {tuple(pixels.shape)}")
+    levels = (pixels * 65535).round().to(torch.int32).permute(1, 2, 0).numpy().astype(np.uint16)
+    levels = levels[..., [2, 1, 0, 3][: levels.shape[-1]]]  # RGB(A) → OpenCV's BGR(A)
+    ok, encoded = cv2.imencode(path.suffix.lower(), np.ascontiguousarray(levels))
+    if not ok:
+        raise ValueError(f"{path}: OpenCV could not encode a 16-bit {path.suffix} image")
+    with atomic_write(path) as temporary:
+        temporary.write_bytes(encoded.tobytes())
 
 
 @contextmanager

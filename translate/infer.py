@@ -26,7 +26,9 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from translate.imageio import (
+    LUMA_WEIGHTS,
     ImageData,
+    is_greyscale_mode,
     is_image_file,
     list_images,
     load_image,
@@ -130,11 +132,14 @@ class ConvertSettings:
 
 
 # ---------------------------------------------------------------------------------- one image
-def attach_source_extras(image: ImageData, output: Tensor) -> ImageData:
-    """Give a network output what the input file had beside its pixels: alpha and bit depth.
+def attach_source_extras(image: ImageData, output: Tensor, keep_kind: bool = False) -> ImageData:
+    """Give a network output what the input file had beside its pixels: alpha and bit depth,
+    and, for a pipeline that returns the same picture (super-resolution), its greyscale.
 
-    Alpha is resized (bicubic) when the output is larger (super-resolution); 16-bit depth is
-    kept for 1-channel outputs, the only ones the savers can write in 16 bits.
+    Alpha is resized (bicubic) when the output is larger (super-resolution); the 16-bit depth
+    of the source is kept (the savers write it for PNG and TIFF). With ``keep_kind``, a colour
+    output of a greyscale source is turned back into grey (ITU-R 601 luma): a colour network
+    sees a grey photo as three equal channels, and a grey photo should come back grey.
 
     Shape:
         output: ``[C_out, H_out, W_out]`` in [0, 1].
@@ -142,19 +147,21 @@ def attach_source_extras(image: ImageData, output: Tensor) -> ImageData:
     alpha = image.alpha
     if alpha is not None and alpha.shape[-2:] != output.shape[-2:]:
         alpha = F.interpolate(alpha[None], size=output.shape[-2:], mode="bicubic", antialias=True)[0].clamp(0, 1)
-    bit_depth = image.bit_depth if output.shape[0] == 1 else 8
-    return ImageData(pixels=output.cpu(), alpha=alpha, bit_depth=bit_depth, source_mode=image.source_mode, path=None)
+    if keep_kind and output.shape[0] == 3 and is_greyscale_mode(image.source_mode):
+        output = (output * output.new_tensor(LUMA_WEIGHTS)[:, None, None]).sum(0, keepdim=True).clamp(0, 1)
+    return ImageData(pixels=output.cpu(), alpha=alpha, bit_depth=image.bit_depth, source_mode=image.source_mode, path=None)
 
 
 def translate_image(pipeline: Pipeline, image: ImageData, **options: Any) -> ImageData:
-    """Run ``pipeline`` on one loaded image; alpha is resized and reattached, 16-bit kept for grey.
+    """Run ``pipeline`` on one loaded image; alpha is resized and reattached, 16-bit depth kept
+    (and greyscale, for a pipeline that keeps the image's kind: see :func:`attach_source_extras`).
 
     Args:
         pipeline: a loaded pipeline (see :func:`translate.load_pipeline`).
         image: from :func:`translate.imageio.load_image` with ``channels=pipeline.input_channels``.
         options: pipeline options (``tile``, ``direction``...).
     """
-    return attach_source_extras(image, pipeline(image.pixels, **options))
+    return attach_source_extras(image, pipeline(image.pixels, **options), pipeline.keeps_image_kind)
 
 
 def check_pipeline_options(pipeline: Pipeline, options: dict[str, Any]) -> None:
@@ -470,7 +477,7 @@ def convert_files(
                 # channels_last only pays in reduced precision (see load_pipeline).
                 pipeline.configure_runtime(pipeline.device, "fp32", channels_last=False)
                 outputs = pipeline(pixels, **kwargs)
-        return [attach_source_extras(image, output) for image, output in zip(images, outputs)]
+        return [attach_source_extras(image, output, pipeline.keeps_image_kind) for image, output in zip(images, outputs)]
 
     def whole(image: ImageData) -> bool:
         return tile_for(pipeline, image.pixels[0].numel(), settings) is None

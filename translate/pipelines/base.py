@@ -81,6 +81,10 @@ class Pipeline(nn.Module, ABC):
         """Output size over input size (1 for translation, 2-4 for super-resolution)."""
         return 1
 
+    # Whether the output is the same picture as the input (super-resolution), so a greyscale
+    # input comes back greyscale; a translation may turn grey into colour (edges → emoji).
+    keeps_image_kind = False
+
     def checkpoint_metadata(self) -> dict[str, Any]:
         """What config.json records beside the config: channels, sizes, names of classes or domains."""
         return {

@@ -209,12 +209,12 @@ class SRGAN(Pipeline):
     in [0, 1]. The discriminator exists only in the gan phase and judges high-resolution
     images alone (real crops against generator outputs).
     """
-
     name = "srgan"
     config_class = SRGANConfig
     #: PSNR on the luma with a border of ``scale`` pixels cropped, negated so lower is better.
     validation_key = "neg_psnr_y"
     post_network_options = ("outscale",)
+    keeps_image_kind = True  # a grey photo comes back grey, from colour weights too
 
     def __init__(self, config: SRGANConfig) -> None:
         super().__init__(config)
