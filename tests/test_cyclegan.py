@@ -311,3 +311,17 @@ def test_a_failed_step_with_the_discriminators_frozen_leaves_them_trainable(tmp_
     before = [p.detach().clone() for p in pipeline.discriminator_a.parameters()]
     pipeline.training_step(_batch(dataset, [(0, 0)]), step=1)
     assert any(not torch.equal(a, b) for a, b in zip(before, pipeline.discriminator_a.parameters()))
+
+
+@pytest.mark.parametrize(("size", "blocks"), [(64, 6), (128, 6), (256, 9)])
+def test_resnet_depth_follows_the_image_size_and_is_recorded(tmp_path: Path, size: int, blocks: int) -> None:
+    """9 residual blocks at 256 px, 6 at 128 px and below, unless generator.n_blocks says otherwise."""
+    config = apply_overrides(CycleGANConfig(), [f"data.image_size={size}", "generator.ngf=2", "discriminator.ndf=2"])
+    assert config.generator.n_blocks == 0  # by image size
+    pipeline = CycleGAN(config)
+    assert pipeline.config.generator.n_blocks == blocks
+    assert sum(type(m).__name__ == "_ResnetBlock" for m in pipeline.generator_ab.modules()) == blocks
+    folder = save_checkpoint(pipeline, tmp_path / "ckpt")
+    assert json.loads((folder / "config.json").read_text())["config"]["generator"]["n_blocks"] == blocks
+    chosen = CycleGAN(apply_overrides(config, ["generator.n_blocks=2"]))
+    assert chosen.config.generator.n_blocks == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from torch import nn
@@ -27,7 +27,9 @@ __all__ = [
     "UNetGenerator",
     "build_discriminator",
     "build_generator",
+    "resnet_blocks_for",
     "unet_depth_for",
+    "with_automatic_choices",
 ]
 
 
@@ -36,7 +38,7 @@ class GeneratorConfig:
     kind: Literal["unet", "resnet"] = option("unet", "generator architecture")
     ngf: int = option(64, "width of the first generator layer")
     num_downs: int = option(0, "U-Net depth; 0 = log2(image size), so any image size needs no flag")
-    n_blocks: int = option(9, "ResNet residual blocks (9 for 256 px, 6 for 128 px and below)")
+    n_blocks: int = option(0, "ResNet residual blocks; 0 = by image size: 9 above 128 px, 6 at 128 px and below")
     norm: NormKind = option("instance", "generator normalisation")
     dropout: float = option(0.5, "dropout probability in the U-Net decoder / ResNet blocks")
     upsample: UpsampleKind = option("transpose", "transpose convolution, or resize + convolution")
@@ -64,6 +66,20 @@ def unet_depth_for(image_size: int) -> int:
     return max(2, int(math.log2(image_size)))
 
 
+def resnet_blocks_for(image_size: int) -> int:
+    """Residual blocks of the pix2pix/CycleGAN ResNet generator for an image size: 9 above 128 px
+    (their 256-px recipe), 6 at 128 px and below."""
+    return 9 if image_size > 128 else 6
+
+
+def with_automatic_choices(config: GeneratorConfig, image_size: int) -> GeneratorConfig:
+    """The config with ``n_blocks=0`` made concrete for ``image_size``, so a checkpoint records
+    the generator it holds and fine-tuning at another size rebuilds the same one."""
+    if config.kind == "resnet" and config.n_blocks == 0:
+        return replace(config, n_blocks=resnet_blocks_for(image_size))
+    return config
+
+
 def build_generator(
     config: GeneratorConfig,
     in_channels: int,
@@ -89,7 +105,7 @@ def build_generator(
             in_channels,
             out_channels,
             ngf=config.ngf,
-            n_blocks=config.n_blocks,
+            n_blocks=config.n_blocks or resnet_blocks_for(image_size),
             norm=config.norm,
             dropout=config.dropout,
             upsample=config.upsample,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -21,7 +21,13 @@ from translate.losses import (
     real_fake_midpoint,
     reconstruction_loss,
 )
-from translate.networks import DiscriminatorConfig, GeneratorConfig, build_discriminator, build_generator
+from translate.networks import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    build_discriminator,
+    build_generator,
+    with_automatic_choices,
+)
 from translate.optim import OptimConfig, lr_factor, make_adam, set_lr, set_requires_grad
 from translate.pipelines.base import Pipeline, from_network_range, to_network_range
 
@@ -58,6 +64,8 @@ class Pix2Pix(Pipeline):
     config_class = Pix2PixConfig
 
     def __init__(self, config: Pix2PixConfig) -> None:
+        # n_blocks=0 (by image size) made concrete, so the saved config names the generator it holds.
+        config = replace(config, generator=with_automatic_choices(config.generator, config.data.image_size))
         super().__init__(config)
         data = config.data
         self.generator = build_generator(
