@@ -443,6 +443,14 @@ def test_cli_trains_both_phases_then_converts_and_evaluates_a_folder(
     assert Image.open(out / "one.jpg").size == (90, 60)
     two = Image.open(out / "nested" / "two.png")
     assert two.size == (40, 34) and two.mode == "RGBA"
+    # --outscale: any final factor after the network's ×2 (here ×3 in all: 30×45 → 90×135).
+    rescaled = tmp_path / "rescaled"
+    converted = cli.main(["convert", "--checkpoint", str(gan_run / "final"), str(inputs / "one.jpg"),
+                          str(rescaled / "one.png"), "--outscale", "3", "--quiet"])
+    assert converted == 0 and Image.open(rescaled / "one.png").size == (135, 90)
+    assert cli.main(["convert", "--checkpoint", str(gan_run / "final"), str(inputs / "one.jpg"),
+                     str(rescaled / "bad.png"), "--outscale", "0", "--quiet"]) == 2
+    assert "outscale must be a positive number" in capsys.readouterr().err and not (rescaled / "bad.png").exists()
 
     report = evaluate_checkpoint(gan_run / "final", data, metric_names=["psnr_y", "ssim_y"])
     assert report.task == "super-resolution" and report.images == 2 and report.settings["border_crop"] == 2
