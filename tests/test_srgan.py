@@ -308,9 +308,13 @@ def test_tiled_output_matches_the_whole_image(trained_tiny: Trained) -> None:
     assert (pipeline(image) - whole).abs().max() < 1 / 255 and not torch.equal(pipeline(image), whole)
 
 
-def test_gan_phase_step_trains_both_networks() -> None:
+@pytest.mark.parametrize(
+    "discriminator", [("discriminator.kind=vgg", "loss.gan=relativistic"), ("discriminator.kind=patch", "loss.gan=lsgan")]
+)
+def test_gan_phase_step_trains_both_networks(discriminator: tuple[str, str]) -> None:
+    """SRGAN's fixed-crop VGG-style D with the relativistic loss, and the shared PatchGAN (any size) with a shared loss."""
     torch.manual_seed(0)
-    pipeline = SRGAN(tiny_config("phase=gan", "loss.perceptual=feature_matching"))
+    pipeline = SRGAN(tiny_config("phase=gan", "loss.perceptual=feature_matching", *discriminator))
     pipeline.setup_training(10)
     assert set(pipeline.training_modules()) == {"generator", "discriminator"}
     assert set(pipeline.inference_modules()) == {"generator"}
