@@ -334,8 +334,12 @@ def test_fine_tuning_starts_both_generators_from_a_checkpoint_on_the_users_folde
 
     from translate import cli
 
-    torch.manual_seed(0)
-    shipped = save_checkpoint(CycleGAN(tiny_cyclegan_config("domain_a=blob", "domain_b=inverse")), tmp_path / "shipped")
+    torch.manual_seed(0)  # the trainer's own seed: shifted below, so only --init can give these weights
+    trained = CycleGAN(tiny_cyclegan_config("domain_a=blob", "domain_b=inverse"))
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(0.1)
+    shipped = save_checkpoint(trained, tmp_path / "shipped")
     # The user's own two folders, in the trainA/trainB layout and of different sizes.
     users = write_domains(tmp_path / "mine" / "staging", 3, 5)
     (users / "A").rename(tmp_path / "mine" / "trainA")

@@ -278,15 +278,60 @@ def test_sixteen_bit_colour_keeps_its_values_both_ways(tmp_path: Path, suffix: s
     assert Image.open(tmp_path / "eight.png").mode == "RGB" and Image.open(tmp_path / "deep.jpg").mode == "RGB"
 
 
+def _tiff_with_orientation(levels: np.ndarray, orientation: int) -> bytes:
+    """An uncompressed little-endian 16-bit RGB TIFF with an Orientation tag."""
+    height, width, channels = levels.shape
+    pixels = levels.astype("<u2").tobytes()
+    tags = 11
+    bits_at = 8 + 2 + 12 * tags + 4  # header, then the IFD, then the BitsPerSample values
+    pixels_at = bits_at + 2 * channels
+    entries = sorted([
+        (256, 3, 1, width), (257, 3, 1, height), (258, 3, channels, bits_at), (259, 3, 1, 1), (262, 3, 1, 2),
+        (273, 4, 1, pixels_at), (274, 3, 1, orientation), (277, 3, 1, channels), (278, 3, 1, height),
+        (279, 4, 1, len(pixels)), (284, 3, 1, 1),
+    ])
+    ifd = struct.pack("<H", tags) + b"".join(
+        struct.pack("<HHI", tag, kind, count) + (struct.pack("<HH", value, 0) if kind == 3 and count == 1 else struct.pack("<I", value))
+        for tag, kind, count, value in entries
+    ) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack(f"<{channels}H", *[16] * channels) + pixels
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_sixteen_bit_colour_follows_exif_orientation_like_eight_bit(tmp_path: Path, orientation: int) -> None:
+def test_sixteen_bit_colour_follows_exif_orientation_like_eight_bit(tmp_path: Path, suffix: str, orientation: int) -> None:
     levels = RNG.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
-    path = tmp_path / "turned.png"
-    path.write_bytes(_png_with_orientation(cv2.imencode(".png", levels)[1].tobytes(), orientation))
-    deep = np.round(load_image(path).pixels.numpy() * 65535).astype(np.int64)
+    path = tmp_path / f"turned{suffix}"
+    if suffix == ".png":
+        path.write_bytes(_png_with_orientation(cv2.imencode(".png", levels)[1].tobytes(), orientation))
+    else:  # OpenCV turns a TIFF by its Orientation tag itself, unlike a PNG's eXIf
+        path.write_bytes(_tiff_with_orientation(levels, orientation))
+    data = load_image(path)
+    deep = np.round(data.pixels.numpy() * 65535).astype(np.int64)
+    assert data.bit_depth == 16 and (deep % 257 != 0).any()  # not an 8-bit read stored in 16 bits
     # Pillow decodes the same file in 8 bits (the high byte), turned by ImageOps.exif_transpose.
     eight = np.asarray(load_pil(path)).transpose(2, 0, 1).astype(np.int64)
     assert deep.shape == eight.shape and np.array_equal(deep >> 8, eight)
+
+
+def _png(levels: np.ndarray, colour_type: int) -> bytes:
+    """A 16-bit PNG of ``levels`` [H, W, C] (colour type 4: grey + alpha), written by hand."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    height, width = levels.shape[:2]
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in levels)
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_sixteen_bit_grey_with_alpha_stays_grey(tmp_path: Path) -> None:
+    levels = RNG.integers(0, 65536, (4, 6, 2), dtype=np.uint16)
+    (tmp_path / "la.png").write_bytes(_png(levels, colour_type=4))
+    data = load_image(tmp_path / "la.png", channels=1)
+    assert (data.source_mode, data.bit_depth) == ("LA", 16)
+    assert torch.equal(data.pixels[0], torch.from_numpy(levels[..., 0].astype(np.float32) / 65535))
+    assert data.alpha is not None and torch.equal(data.alpha[0], torch.from_numpy(levels[..., 1].astype(np.float32) / 65535))
 
 
 def test_jpeg_composites_alpha_on_white(tmp_path: Path) -> None:

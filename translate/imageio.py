@@ -36,9 +36,10 @@ _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 # ITU-R BT.601 luma weights, the ones Pillow's "L" conversion uses.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601 luma of R, G, B
 _LUMA = np.array(LUMA_WEIGHTS, dtype=np.float32)
-# Pillow reads 16-bit colour files (its raw modes "RGB;16B", "RGBA;16N"...) as 8 bits; load_pil
-# notes the file's orientation under this key, and load_image decodes it again with OpenCV.
-_SIXTEEN_BIT_COLOUR = "translate.sixteen_bit_colour_orientation"
+# Pillow reads 16-bit colour files (its raw modes "RGB;16B", "RGBA;16N", "LA;16B"...) as 8 bits;
+# load_pil notes (raw mode, EXIF orientation) under this key, and load_image decodes the file again
+# with OpenCV at full depth.
+_SIXTEEN_BIT_COLOUR = "translate.sixteen_bit_colour"
 # Formats that store alpha / 16-bit greyscale when written by Pillow. Others (JPEG, BMP, PPM)
 # would fail or silently drop alpha on read-back, so alpha is composited on white for them.
 _ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP", "GIF"})
@@ -153,8 +154,9 @@ def load_pil(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image
             width, height = image.size
             if limit is not None and width * height > limit:
                 raise _bomb_error(path, width * height, limit)
-            if image.mode in ("RGB", "RGBA") and any(";16" in _raw_mode(tile) for tile in image.tile):
-                image.info[_SIXTEEN_BIT_COLOUR] = image.getexif().get(0x0112, 1)  # EXIF Orientation
+            raw_modes = [_raw_mode(tile) for tile in image.tile]
+            if image.mode in ("RGB", "RGBA") and any(";16" in raw for raw in raw_modes):
+                image.info[_SIXTEEN_BIT_COLOUR] = (raw_modes[0], image.getexif().get(0x0112, 1))  # EXIF Orientation
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -170,7 +172,11 @@ def load_pil(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image
 
 def _raw_mode(tile: object) -> str:
     """The raw mode of one of Pillow's decoder tiles (``"RGB;16B"``), or ""."""
-    args = getattr(tile, "args", None)
+    # A named tuple since Pillow 11 (.args), a plain (codec, extents, offset, args) tuple before.
+    if hasattr(tile, "args"):
+        args = tile.args
+    else:
+        args = tile[3] if isinstance(tile, tuple) and len(tile) > 3 else None
     raw = args[0] if isinstance(args, tuple) and args else args
     return raw if isinstance(raw, str) else ""
 
@@ -187,26 +193,38 @@ _ORIENT = {
 }
 
 
-def _sixteen_bit_colour_planes(path: str | os.PathLike, image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """A 16-bit colour file's colour and alpha, decoded by OpenCV at full depth (Pillow keeps 8 bits).
+def _sixteen_bit_colour_planes(
+    path: str | os.PathLike, image: Image.Image
+) -> tuple[np.ndarray, np.ndarray | None, int, str]:
+    """A 16-bit colour (or grey + alpha) file's colour and alpha decoded by OpenCV at full depth,
+    with the bit depth and the file's kind (``"RGB"``, ``"RGBA"``, ``"LA"``).
 
-    Falls back to Pillow's 8-bit planes when OpenCV reads something else than the 16-bit image
-    Pillow described (a format it does not know).
+    Pillow's own decoding (``image``, 8 bits, orientation applied) is the check: OpenCV's result,
+    as decoded or turned by the EXIF orientation (OpenCV turns TIFFs itself, not PNGs), must have
+    Pillow's pixels as its high bytes. Anything else (a format OpenCV reads otherwise, a file
+    changed in between, an OpenCV error) falls back to Pillow's 8-bit planes.
     """
     import cv2  # opencv-python-headless, albumentations' own dependency
 
-    data = np.fromfile(path, dtype=np.uint8)
-    values = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    channels = 4 if image.mode == "RGBA" else 3
+    raw_mode, orientation = image.info[_SIXTEEN_BIT_COLOUR]
+    eight_bit = np.asarray(image)
+    try:
+        values = cv2.imdecode(np.memmap(path, dtype=np.uint8, mode="r"), cv2.IMREAD_UNCHANGED)
+    except (cv2.error, OSError, ValueError):
+        values = None
+    channels = eight_bit.shape[-1]
     if values is None or values.dtype != np.uint16 or values.ndim != 3 or values.shape[-1] != channels:
-        return _planes(image)
-    values = values[..., [2, 1, 0, 3][:channels]]  # OpenCV's BGR(A) → RGB(A)
-    orientation = image.info[_SIXTEEN_BIT_COLOUR]
-    values = _ORIENT[orientation](values) if orientation in _ORIENT else values
-    if values.shape[:2] != (image.height, image.width):
-        return _planes(image)
-    values = values.astype(np.float32) / 65535
-    return values[..., :3], (values[..., 3] if channels == 4 else None), 16
+        return (*_planes(image), image.mode)
+    values = cv2.cvtColor(values, cv2.COLOR_BGRA2RGBA if channels == 4 else cv2.COLOR_BGR2RGB)
+    candidates = [values] + ([_ORIENT[orientation](values)] if orientation in _ORIENT else [])
+    found = next((c for c in candidates if c.shape == eight_bit.shape and np.array_equal(c >> 8, eight_bit)), None)
+    if found is None:
+        return (*_planes(image), image.mode)
+    found = found.astype(np.float32) / 65535
+    alpha = found[..., 3] if channels == 4 else None
+    if raw_mode.startswith("LA;"):  # grey with alpha, which Pillow opens as RGBA
+        return found[..., :1], alpha, 16, "LA"
+    return found[..., :3], alpha, 16, image.mode
 
 
 def is_greyscale_mode(mode: str) -> bool:
@@ -264,9 +282,10 @@ def pil_to_image_data(image: Image.Image, channels: int, path: str | os.PathLike
     if channels not in (1, 3, 4):
         raise ValueError(f"channels must be 1, 3 or 4, got {channels}")
     if _SIXTEEN_BIT_COLOUR in image.info and path is not None:
-        colour, alpha, bit_depth = _sixteen_bit_colour_planes(path, image)
+        colour, alpha, bit_depth, source_mode = _sixteen_bit_colour_planes(path, image)
     else:
         colour, alpha, bit_depth = _planes(image)
+        source_mode = image.mode
     if channels == 1 and colour.shape[-1] == 3:
         # Clipped because the float weights can sum to a hair over 1.
         colour = np.clip(colour @ _LUMA, 0, 1)[..., None]
@@ -280,7 +299,7 @@ def pil_to_image_data(image: Image.Image, channels: int, path: str | os.PathLike
         pixels=torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1))),
         alpha=None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha[None])),
         bit_depth=bit_depth,
-        source_mode=image.mode,
+        source_mode=source_mode,
         path=None if path is None else Path(path),
     )
 
@@ -428,13 +447,14 @@ def _save_sixteen_bit_colour(pixels: torch.Tensor, alpha: torch.Tensor | None, p
         pixels = torch.cat([pixels, alpha])
     if pixels.shape[0] not in (3, 4):
         raise ValueError(f"pixels must have 1, 3 or 4 channels, got shape {tuple(pixels.shape)}")
-    levels = (pixels * 65535).round().to(torch.int32).permute(1, 2, 0).numpy().astype(np.uint16)
-    levels = levels[..., [2, 1, 0, 3][: levels.shape[-1]]]  # RGB(A) → OpenCV's BGR(A)
-    ok, encoded = cv2.imencode(path.suffix.lower(), np.ascontiguousarray(levels))
+    levels = pixels.mul(65535).round_().to(torch.int32).permute(1, 2, 0).numpy().astype(np.uint16)
+    levels = cv2.cvtColor(levels, cv2.COLOR_RGBA2BGRA if levels.shape[-1] == 4 else cv2.COLOR_RGB2BGR)
+    # Pillow's PNG level (6); OpenCV's default (1) writes files about a third larger.
+    ok, encoded = cv2.imencode(path.suffix.lower(), levels, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
         raise ValueError(f"{path}: OpenCV could not encode a 16-bit {path.suffix} image")
     with atomic_write(path) as temporary:
-        temporary.write_bytes(encoded.tobytes())
+        temporary.write_bytes(encoded.data)
 
 
 @contextmanager
