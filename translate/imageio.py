@@ -349,6 +349,17 @@ def _check_alpha(alpha: torch.Tensor, pixels: torch.Tensor) -> None:
         )
 
 
+def _with_alpha(pixels: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
+    """``pixels`` ``[C, H, W]`` with ``alpha`` ``[1, H, W]`` (checked) as one more channel, if given."""
+    if alpha is None:
+        return pixels
+    if pixels.shape[0] == 4:
+        raise ValueError("pixels already carry alpha as their 4th channel; pass alpha=None")
+    alpha = _as_chw(alpha, "alpha")
+    _check_alpha(alpha, pixels)
+    return torch.cat([pixels, alpha])
+
+
 def _check_bit_depth(bit_depth: int) -> None:
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
@@ -375,12 +386,7 @@ def to_pil(pixels: torch.Tensor, bit_depth: int = 8, alpha: torch.Tensor | None 
     pixels = _as_chw(pixels, "pixels")
     if pixels.shape[0] not in (1, 3, 4):
         raise ValueError(f"pixels must have 1, 3 or 4 channels, got shape {tuple(pixels.shape)}")
-    if alpha is not None:
-        if pixels.shape[0] == 4:
-            raise ValueError("pixels already carry alpha as their 4th channel; pass alpha=None")
-        alpha = _as_chw(alpha, "alpha")
-        _check_alpha(alpha, pixels)
-        pixels = torch.cat([pixels, alpha])
+    pixels = _with_alpha(pixels, alpha)
     if bit_depth == 16 and pixels.shape[0] == 1:
         # Via int32: torch's uint16 support is partial, numpy's cast is exact after rounding.
         levels = (pixels[0] * 65535).round().to(torch.int32).numpy().astype(np.uint16)
@@ -439,12 +445,7 @@ def _save_sixteen_bit_colour(pixels: torch.Tensor, alpha: torch.Tensor | None, p
     """RGB(A) in 16 bits per channel, PNG or TIFF, through OpenCV (Pillow writes colour in 8 bits only)."""
     import cv2  # opencv-python-headless, albumentations' own dependency
 
-    if alpha is not None:
-        if pixels.shape[0] == 4:
-            raise ValueError("pixels already carry alpha as their 4th channel; pass alpha=None")
-        alpha = _as_chw(alpha, "alpha")
-        _check_alpha(alpha, pixels)
-        pixels = torch.cat([pixels, alpha])
+    pixels = _with_alpha(pixels, alpha)
     if pixels.shape[0] not in (3, 4):
         raise ValueError(f"pixels must have 1, 3 or 4 channels, got shape {tuple(pixels.shape)}")
     levels = pixels.mul(65535).round_().to(torch.int32).permute(1, 2, 0).numpy().astype(np.uint16)
