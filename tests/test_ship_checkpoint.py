@@ -7,10 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+from PIL import Image
 
 from conftest import load_script, tiny_pix2pix_config
 from translate.checkpoint import read_checkpoint, save_checkpoint
+from translate.config import apply_overrides
+from translate.imageio import bicubic_resize, save_image
 from translate.pipelines.pix2pix import Pix2Pix
+from translate.pipelines.srgan import SRGAN, SRGANConfig
 
 
 ship_script = load_script("ship_checkpoint")
@@ -75,3 +80,31 @@ def test_a_card_without_a_summary_is_refused(tmp_path: Path) -> None:
         ship_script.shipped_entries(info, args)
     args.description = "a tiny model"
     assert ship_script.shipped_entries(info, args)["description"] == "a tiny model"
+
+
+def test_super_resolution_bars_psnr_for_the_pretrained_model_and_fid_for_the_adversarial_one() -> None:
+    assert ship_script.shipping_bar("srgan", {"phase": "psnr"}, []) == (("psnr_y", "bicubic", 1.0),)
+    # Fine-tuned with a discriminator, it may give up PSNR but must beat bicubic and its parent on FID.
+    assert ship_script.shipping_bar("srgan", {"phase": "gan"}, ["SRResNet"]) == (
+        ("fid", "bicubic", 0.0),
+        ("fid", "SRResNet", 0.0),
+    )
+    with pytest.raises(SystemExit, match="--compare LABEL=CHECKPOINT"):
+        ship_script.shipping_bar("srgan", {"phase": "gan"}, [])
+    rows = {"model": {"psnr_y": 36.9, "fid": 40.0}, "bicubic": {"psnr_y": 37.75, "fid": 90.0}, "SRResNet": {"fid": 55.0}}
+    assert all(ship_script.beats(rows, *entry) for entry in ship_script.shipping_bar("srgan", {"phase": "gan"}, ["SRResNet"]))
+    assert not ship_script.beats(rows, "psnr_y", "bicubic", 1.0)
+
+
+def test_the_super_resolution_picture_has_a_column_per_model_between_bicubic_and_the_original(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = apply_overrides(SRGANConfig(), ["scale=2", "generator.num_features=8", "generator.num_blocks=1"])
+    pipes = [SRGAN(config).eval(), SRGAN(config).eval()]
+    for index in range(3):
+        high = torch.rand(3, 200, 180)
+        save_image(high, tmp_path / "examples" / "B" / f"{index}.png")
+        save_image(bicubic_resize(high, (100, 90)), tmp_path / "examples" / "A" / f"{index}.png")
+    ship_script.super_resolution_grid(pipes, tmp_path / "examples", tmp_path / "grid.png", count=2)
+    crop, padding = ship_script.SR_GRID_CROP, 2
+    # Crops of 160 × 160 (the images are larger), 4 columns (bicubic, 2 models, original), 2 rows.
+    assert Image.open(tmp_path / "grid.png").size == (4 * (crop + padding) + padding, 2 * (crop + padding) + padding)

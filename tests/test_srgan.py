@@ -334,6 +334,32 @@ def test_gan_phase_step_trains_both_networks(discriminator: tuple[str, str]) -> 
     assert psnr_only.discriminator is None and set(psnr_only.training_modules()) == {"generator"}
 
 
+def test_gan_phase_step_with_vgg_features_moves_the_generator_and_keeps_vgg_fixed(tmp_path: Path) -> None:
+    """The perceptual network's branch of the step (not feature matching): VGG19 features from a given file."""
+    torch.manual_seed(0)
+    state = {
+        "features.0.weight": torch.randn(64, 3, 3, 3) * 0.1,
+        "features.0.bias": torch.zeros(64),
+        "features.2.weight": torch.randn(64, 64, 3, 3) * 0.05,
+        "features.2.bias": torch.zeros(64),
+    }
+    torch.save(state, tmp_path / "vgg.pth")
+    pipeline = SRGAN(
+        tiny_config("phase=gan", "loss.perceptual=vgg", "loss.vgg_layer=relu1_2", f"loss.vgg_weights={tmp_path / 'vgg.pth'}")
+    )
+    pipeline.setup_training(10)
+    high = torch.stack([shapes_image(32, seed) for seed in range(2)])
+    batch = {"a": bicubic_resize(high, (16, 16)), "b": high, "index": torch.arange(2)}
+    before = [p.detach().clone() for p in pipeline.generator.parameters()]
+    losses = pipeline.training_step(batch, 0)
+    assert set(losses) == {"d", "g_gan", "g_l1", "g_vgg"} and losses["g_vgg"] > 0
+    assert all(not torch.equal(p, b) for p, b in zip(pipeline.generator.parameters(), before))
+    vgg = pipeline.perceptual.network.features
+    assert torch.equal(vgg[2].weight, state["features.2.weight"]) and vgg[2].weight.grad is None
+    # The VGG network is a loss, not part of the checkpoint.
+    assert "perceptual" not in pipeline.training_modules()
+
+
 # ---------------------------------------------------------------------------------- inference
 def test_alpha_grey_and_16_bit_keep_their_kind(tmp_path: Path) -> None:
     torch.manual_seed(0)
