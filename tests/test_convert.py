@@ -23,7 +23,7 @@ from translate import load_pipeline
 from translate.checkpoint import save_checkpoint
 from translate.cli import main
 from translate.imageio import ImageData, load_image, remove_stale_temporaries, to_8bit_levels
-from translate.infer import _batches, _Job, assign_output_names, plan_outputs, shard_plan
+from translate.infer import ConvertError, _batches, _Job, assign_output_names, plan_outputs, shard_plan
 from translate.pipelines.pix2pix import Pix2Pix
 
 
@@ -148,6 +148,30 @@ def test_glob_input_mirrors_from_the_first_wildcard(tmp_path: Path) -> None:
         (tmp_path / "x/two/b.png", tmp_path / "out/two/b.png"),
     ]
     assert shard_plan(plan, 1, 2) == plan[1:]
+
+
+def test_outputs_never_replace_inputs_nor_land_on_a_file(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(_rgb(8, 8)).save(photos / name)
+    with pytest.raises(ConvertError, match="a.png: the output would replace its own input"):
+        plan_outputs(photos / "a.png", photos)
+    with pytest.raises(ConvertError, match="a.png: the output would replace its own input"):
+        plan_outputs(photos / "a.png", photos / "a.png")
+    for same in (photos, f"{photos}/*.png"):
+        with pytest.raises(ConvertError, match="the output folder must differ from the input folder"):
+            plan_outputs(same, photos)
+    with pytest.raises(ConvertError, match="b.png: exists and is not a folder"):
+        plan_outputs(photos, photos / "b.png")
+    (tmp_path / "out.txt").write_text("notes")
+    with pytest.raises(ConvertError, match="out.txt: exists and is not a folder"):
+        plan_outputs(photos / "a.png", tmp_path / "out.txt" / "x.png")
+    # Outputs beside an input folder, in the folder that holds it: nothing to filter out.
+    assert plan_outputs(photos, tmp_path) == [(photos / "a.png", tmp_path / "a.png"), (photos / "b.png", tmp_path / "b.png")]
+    # An output folder inside the input folder: last run's outputs are not inputs.
+    Image.fromarray(_rgb(8, 8)).save((photos / "out").mkdir() or photos / "out" / "a.png")
+    assert [source for source, _ in plan_outputs(photos, photos / "out")] == [photos / "a.png", photos / "b.png"]
 
 
 def test_batches_group_same_sizes_and_keep_failures_apart() -> None:

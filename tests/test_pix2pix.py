@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import tiny_pix2pix_config
-from translate import load_pipeline
+from translate import cli, load_pipeline
 from translate.checkpoint import CheckpointError, save_checkpoint
 from translate.pipelines import get_pipeline_class
 from translate.pipelines.pix2pix import Pix2Pix
@@ -151,3 +151,21 @@ def test_save_is_atomic_when_writing_fails(tmp_path: Path) -> None:
     document = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert document["description"] == "first"  # the old checkpoint is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no temporary left behind
+
+
+def test_fine_tuning_at_another_size_keeps_the_checkpoints_u_net(paired_folder: Path, tmp_path: Path) -> None:
+    """U-Net depth 0 means log2(image size): a checkpoint records the depth it was built with, and one
+    saved before that (depth 0 in config.json) is read at its own size, so --image-size changes the crops only."""
+    pipeline = Pix2Pix(tiny_pix2pix_config("data.image_size=16"))
+    assert pipeline.config.generator.num_downs == 4
+    folder = save_checkpoint(pipeline, tmp_path / "ckpt")
+    document = json.loads((folder / "config.json").read_text())
+    assert document["config"]["generator"]["num_downs"] == 4
+    document["config"]["generator"]["num_downs"] = 0  # as checkpoints saved before this change say
+    (folder / "config.json").write_text(json.dumps(document))
+    run = tmp_path / "run"
+    arguments = ["train", "pix2pix", "--init", str(folder), "--data", str(paired_folder), "--out", str(run)]
+    assert cli.main([*arguments, "--image-size", "32", "--steps", "1", "--batch-size", "2"]) == 0
+    tuned = load_pipeline(run / "final")
+    assert tuned.config.data.image_size == 32 and tuned.config.generator.num_downs == 4
+    assert tuned(torch.rand(3, 32, 32)).shape == (3, 32, 32)

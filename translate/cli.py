@@ -143,7 +143,9 @@ def cmd_train(argv: Sequence[str]) -> int:
             info = read_checkpoint(args.init)
             if info.pipeline != pipeline_name:
                 raise UsageError(f"--init {args.init} is a {info.pipeline} checkpoint, not {pipeline_name}")
-            config = info.config
+            # Made concrete at the checkpoint's own image size (older checkpoints saved 0 = automatic),
+            # so --image-size changes the crops, not the networks the weights fit.
+            config = cls.concrete_config(info.config)
         else:
             config = cls.config_class()
     if args.image_size is not None:

@@ -275,13 +275,18 @@ def plan_outputs(source: str | Path, destination: Path, output_format: str | Non
     source_path = Path(source)
     if source_path.is_file():
         if destination.suffix and not destination.is_dir():
-            return [(source_path, destination)]
-        relative = Path(source_path.name)
-        return [(source_path, destination / assign_output_names([relative], output_format)[relative])]
+            _check_output_folder(destination.parent)
+            output = destination
+        else:
+            _check_output_folder(destination)
+            relative = Path(source_path.name)
+            output = destination / assign_output_names([relative], output_format)[relative]
+        if output.resolve() == source_path.resolve():
+            raise ConvertError(f"{output}: the output would replace its own input; choose another output path")
+        return [(source_path, output)]
+    _check_output_folder(destination)
     resolved_destination = destination.resolve()
     if source_path.is_dir():
-        if resolved_destination == source_path.resolve():
-            raise ConvertError(f"{destination}: the output folder must differ from the input folder")
         root, files = source_path, list_images(source_path)
     elif glob.has_magic(str(source)):
         root = _glob_root(str(source))
@@ -292,13 +297,23 @@ def plan_outputs(source: str | Path, destination: Path, output_format: str | Non
             raise ConvertError(f"{source}: no image files match")
     else:
         raise ConvertError(f"{source}: no such file or folder")
-    # An output folder inside the input folder must not feed last run's outputs back in.
-    files = [p for p in files if resolved_destination not in p.resolve().parents]
+    if resolved_destination == root.resolve():
+        raise ConvertError(f"{destination}: the output folder must differ from the input folder")
+    if root.resolve() in resolved_destination.parents:
+        # An output folder inside the input folder must not feed last run's outputs back in.
+        files = [p for p in files if resolved_destination not in p.resolve().parents]
     if not files:
         raise ConvertError(f"{source}: no images found (looked for .png, .jpg, .webp, .tif, .bmp...)")
     relatives = [p.relative_to(root) for p in files]
     names = assign_output_names(relatives, output_format)
     return [(path, destination / names[relative]) for path, relative in zip(files, relatives)]
+
+
+def _check_output_folder(folder: Path) -> None:
+    """A clear error now, not one per image later, when the folder (or a folder above it) is a file."""
+    existing = next((path for path in (folder, *folder.parents) if path.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConvertError(f"{existing}: exists and is not a folder; give an output folder")
 
 
 def shard_plan(plan: list[tuple[Path, Path]], rank: int, world_size: int) -> list[tuple[Path, Path]]:

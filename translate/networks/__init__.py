@@ -73,10 +73,13 @@ def resnet_blocks_for(image_size: int) -> int:
 
 
 def with_automatic_choices(config: GeneratorConfig, image_size: int) -> GeneratorConfig:
-    """The config with ``n_blocks=0`` made concrete for ``image_size``, so a checkpoint records
-    the generator it holds and fine-tuning at another size rebuilds the same one."""
+    """The config with ``n_blocks=0`` (ResNet) or ``num_downs=0`` (U-Net) made concrete for
+    ``image_size``, so a checkpoint records the generator it holds and fine-tuning at another
+    size rebuilds the same one."""
     if config.kind == "resnet" and config.n_blocks == 0:
         return replace(config, n_blocks=resnet_blocks_for(image_size))
+    if config.kind == "unet" and config.num_downs == 0:
+        return replace(config, num_downs=unet_depth_for(image_size))
     return config
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from translate.networks import GeneratorConfig, with_automatic_choices
 from translate.runtime import Precision, autocast
 from translate.tiling import run_padded, run_tiled
 
@@ -54,11 +56,21 @@ class Pipeline(nn.Module, ABC):
         super().__init__()
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
-        self.config = config
+        self.config = self.concrete_config(config)
         self.device = torch.device("cpu")
         self.precision: Precision = "fp32"
         self.channels_last = False
         self._network_backend: tuple[dict[str, Any], Callable[[Tensor], Tensor]] | None = None
+
+    @classmethod
+    def concrete_config(cls, config: Any) -> Any:
+        """The config with its by-image-size choices (U-Net depth, ResNet blocks: 0 = automatic)
+        made concrete, so a checkpoint records the networks it holds and fine-tuning at another
+        image size rebuilds the same ones."""
+        generator = getattr(config, "generator", None)
+        if isinstance(generator, GeneratorConfig):
+            return replace(config, generator=with_automatic_choices(generator, config.data.image_size))
+        return config
 
     # ------------------------------------------------------------------ description
     @property

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -39,7 +39,7 @@ from translate.losses import (
     real_fake_midpoint,
     reconstruction_loss,
 )
-from translate.networks import GeneratorConfig, build_generator, with_automatic_choices
+from translate.networks import GeneratorConfig, build_generator
 from translate.networks.conditional import (
     NoiseGeneratorConfig,
     ProjectionDiscriminator,
@@ -188,9 +188,8 @@ class ClassConditional(Pipeline):
     validation_key = "cycle_l1"
 
     def __init__(self, config: CBNConfig) -> None:
-        # n_blocks=0 (by image size) made concrete, so the saved config names the generator it holds.
-        config = replace(config, generator=with_automatic_choices(config.generator, config.data.image_size))
         super().__init__(config)
+        config = self.config  # with its automatic choices made concrete
         check_class_names(config.classes, config.mode)
         data = config.data
         count = len(config.classes)

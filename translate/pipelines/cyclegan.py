@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,7 +31,6 @@ from translate.networks import (
     GeneratorConfig,
     build_discriminator,
     build_generator,
-    with_automatic_choices,
 )
 from translate.optim import OptimConfig, lr_factor, make_adam, set_lr, set_requires_grad
 from translate.pipelines.base import Pipeline, from_network_range, to_network_range
@@ -117,9 +116,8 @@ class CycleGAN(Pipeline):
     validation_key = "cycle_l1"
 
     def __init__(self, config: CycleGANConfig) -> None:
-        # n_blocks=0 (by image size) made concrete, so the saved config names the generator it holds.
-        config = replace(config, generator=with_automatic_choices(config.generator, config.data.image_size))
         super().__init__(config)
+        config = self.config  # with its automatic choices made concrete
         data = config.data
         if data.input_channels != data.output_channels:
             raise ConfigError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -26,7 +26,6 @@ from translate.networks import (
     GeneratorConfig,
     build_discriminator,
     build_generator,
-    with_automatic_choices,
 )
 from translate.optim import OptimConfig, lr_factor, make_adam, set_lr, set_requires_grad
 from translate.pipelines.base import Pipeline, from_network_range, to_network_range
@@ -64,9 +63,8 @@ class Pix2Pix(Pipeline):
     config_class = Pix2PixConfig
 
     def __init__(self, config: Pix2PixConfig) -> None:
-        # n_blocks=0 (by image size) made concrete, so the saved config names the generator it holds.
-        config = replace(config, generator=with_automatic_choices(config.generator, config.data.image_size))
         super().__init__(config)
+        config = self.config  # with its automatic choices made concrete
         data = config.data
         self.generator = build_generator(
             config.generator, data.input_channels, data.output_channels, data.image_size
