@@ -278,6 +278,15 @@ def test_cli_sample_and_convert_with_a_class(tmp_path: Path, capsys: pytest.Capt
     assert cli_main(["sample", "--checkpoint", str(translation), "--class", "vertical", str(tmp_path / "none")]) == 2
     assert "translate convert --class" in capsys.readouterr().err
 
+    # A second sample into the same folder does not replace the first one's files unless told to.
+    before = (out / "seed_000008.png").read_bytes()
+    again = ["sample", "--checkpoint", str(generation), "--class", "vertical", "--n", "2", "--seed", "8", str(out)]
+    assert cli_main(again) == 2
+    assert "seed_000008.png: already exists (3 of the files to write do); pass --overwrite" in capsys.readouterr().err
+    assert (out / "seed_000008.png").read_bytes() == before
+    assert cli_main([*again, "--overwrite"]) == 0
+    assert (out / "seed_000008.png").read_bytes() != before
+
 
 def test_examples_scores_every_ordered_pair_and_names_bad_folders(stripes: Path, tmp_path: Path) -> None:
     from translate.class_eval import examples_scores

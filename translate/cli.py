@@ -611,19 +611,27 @@ def cmd_sample(argv: Sequence[str]) -> int:
     parser.add_argument("--columns", type=int, default=8, help="images per row of grid.png")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32", help="fp32, bf16, auto")
+    parser.add_argument("--overwrite", action="store_true", help="replace files an earlier sample wrote there")
     args = parser.parse_args(argv)
     if args.format.lower() not in OUTPUT_FORMATS:
         raise UsageError(f"unknown --format {args.format!r}; choose one of: png, jpg, webp, bmp, tif")
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"{args.output}: exists and is not a folder")
+    suffix = OUTPUT_FORMATS[args.format.lower()]
+    targets = [args.output / f"seed_{args.seed + index:06d}{suffix}" for index in range(max(args.n, 0))]
+    existing = [path for path in [*targets, args.output / f"grid{suffix}"] if path.exists()]
+    if existing and not args.overwrite:
+        raise UsageError(
+            f"{existing[0]}: already exists ({len(existing)} of the files to write do); pass --overwrite to "
+            "replace them, or choose another output folder or --seed"
+        )
     pipeline = load_pipeline(args.checkpoint, device=args.device, precision=args.precision)
     if not hasattr(pipeline, "sample"):
         raise UsageError(f"{args.checkpoint} is a {pipeline.name} checkpoint; translate sample needs a cbn checkpoint")
     # Everything is generated before anything is written: a bad request leaves no files behind.
     images = pipeline.sample(args.class_name, args.n, seed=args.seed, truncation=args.truncation)
-    suffix = OUTPUT_FORMATS[args.format.lower()]
-    for index, image in enumerate(images):
-        save_image(image, args.output / f"seed_{args.seed + index:06d}{suffix}")
+    for image, target in zip(images, targets):
+        save_image(image, target)
     save_image(image_grid(images, args.columns), args.output / f"grid{suffix}")
     print(f"wrote {len(images)} images of {args.class_name!r} and grid{suffix} to {args.output}", file=sys.stderr)
     return 0
