@@ -373,3 +373,12 @@ def test_eval_scores_the_a_to_b_generator_against_the_paired_truth(tmp_path: Pat
     assert report.images == 3
     assert report.rows[MODEL_ROW]["l1"] == pytest.approx(float((produced - truth).abs().mean()), abs=1e-4)
     assert report.rows["identity"]["l1"] == pytest.approx(float((inputs - truth).abs().mean()), abs=1e-4)
+
+
+def test_images_smaller_than_the_generators_bottleneck_translate_at_their_size() -> None:
+    """A 1-px image or a 3-px strip: the ResNet's residual blocks need 8 px, inference pads to it."""
+    pipeline = CycleGAN(tiny_cyclegan_config()).eval()
+    assert pipeline.min_side == 8
+    for size in ((1, 1), (3, 300), (4, 4)):
+        assert pipeline(torch.rand(3, *size)).shape == (3, *size)
+    assert pipeline(torch.rand(3, 3, 300), tile=64, tile_overlap=16).shape == (3, 3, 300)

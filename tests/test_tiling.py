@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from translate.networks import GeneratorConfig, build_generator
 from translate.tiling import pad_to_multiple, run_padded, run_tiled, tile_grid
 
 
@@ -55,6 +56,25 @@ def test_pad_to_multiple_leaves_aligned_input_alone_and_pads_tiny_input() -> Non
     padded, _ = pad_to_multiple(tiny, 8)
     assert padded.shape[-2:] == (8, 8)
     assert torch.equal(padded[..., -1, :3], tiny[..., -1, :])
+
+
+def test_a_minimum_side_pads_small_images_up_to_it() -> None:
+    strip = _images(3, 30)
+    padded, size = pad_to_multiple(strip, 4, min_side=8)
+    assert padded.shape[-2:] == (8, 32) and size == (3, 30)
+    assert pad_to_multiple(_images(8, 12), 4, min_side=8)[0].shape[-2:] == (8, 12)
+    assert pad_to_multiple(_images(1, 1), 1, min_side=8)[0].shape[-2:] == (8, 8)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 300), (4, 4), (7, 9)])
+def test_resnet_generator_runs_on_images_smaller_than_its_bottleneck(size: tuple[int, int]) -> None:
+    """Below 8 px a side, the residual blocks would see 1 pixel: padded up to 8, cropped back."""
+    generator = build_generator(GeneratorConfig(kind="resnet", ngf=4, n_blocks=1), 3, 3, 32).eval()
+    with pytest.raises(ValueError, match=r"at least 8, got \(4, 4\)"):
+        generator(_images(4, 4)[:1])
+    with torch.no_grad():
+        out = run_padded(generator, _images(*size), generator.size_multiple, min_side=generator.min_side)
+    assert out.shape == (2, 3, *size) and torch.isfinite(out).all()
 
 
 def test_run_padded_identity_and_network_needing_multiples() -> None:

@@ -17,27 +17,34 @@ from torch.nn import functional as F
 _EPSILON = 1e-6
 
 
-def pad_to_multiple(x: Tensor, multiple: int, mode: str = "reflect") -> tuple[Tensor, tuple[int, int]]:
-    """Pad the bottom and right so height and width become multiples of ``multiple``.
+def pad_to_multiple(
+    x: Tensor, multiple: int, mode: str = "reflect", min_side: int = 1
+) -> tuple[Tensor, tuple[int, int]]:
+    """Pad the bottom and right so height and width become multiples of ``multiple``, and at
+    least ``min_side``.
 
     Args:
         x: images to pad.
-        multiple: the size multiple the network needs; 1 or less leaves ``x`` unchanged.
+        multiple: the size multiple the network needs; 1 or less means any size.
         mode: a :func:`torch.nn.functional.pad` mode. ``"reflect"`` becomes ``"replicate"``
             when a pad is not smaller than the side it pads (reflection needs pad < size).
+        min_side: the smallest side the network takes (a ResNet generator: 8).
 
     Returns:
         The padded images and the original ``(H, W)``, to crop back to.
 
     Shape:
-        x: ``[N, C, H, W]``; padded: ``[N, C, ceil(H / multiple) * multiple, ceil(W / multiple) * multiple]``.
+        x: ``[N, C, H, W]``; padded: ``[N, C, H', W']`` with ``H' = ceil(max(H, min_side) / multiple) * multiple``.
     """
     if x.ndim != 4:
         raise ValueError(f"expected [N, C, H, W] images, got shape {tuple(x.shape)}")
     height, width = x.shape[-2:]
-    if multiple <= 1:
-        return x, (height, width)
-    pad_bottom, pad_right = -height % multiple, -width % multiple
+    multiple = max(1, multiple)
+
+    def padded(side: int) -> int:
+        return math.ceil(max(side, min_side) / multiple) * multiple
+
+    pad_bottom, pad_right = padded(height) - height, padded(width) - width
     if pad_bottom == 0 and pad_right == 0:
         return x, (height, width)
     if mode == "reflect" and (pad_bottom >= height or pad_right >= width):
@@ -45,14 +52,17 @@ def pad_to_multiple(x: Tensor, multiple: int, mode: str = "reflect") -> tuple[Te
     return F.pad(x, (0, pad_right, 0, pad_bottom), mode=mode), (height, width)
 
 
-def run_padded(fn: Callable[[Tensor], Tensor], x: Tensor, multiple: int, scale: int = 1) -> Tensor:
-    """Pad ``x`` to a multiple, run ``fn`` on it and crop the result back.
+def run_padded(
+    fn: Callable[[Tensor], Tensor], x: Tensor, multiple: int, scale: int = 1, min_side: int = 1
+) -> Tensor:
+    """Pad ``x`` to a multiple (and to ``fn``'s smallest side), run ``fn`` on it and crop the result back.
 
     Args:
         fn: the network; its output is ``scale`` times its input in height and width.
         x: images of any size.
         multiple: the size multiple ``fn`` needs (1 for none).
         scale: output/input size ratio of ``fn`` (1 for translation, 2-4 for super-resolution).
+        min_side: the smallest input side ``fn`` takes.
 
     Returns:
         ``fn``'s output for ``x``, without the padding.
@@ -63,7 +73,7 @@ def run_padded(fn: Callable[[Tensor], Tensor], x: Tensor, multiple: int, scale: 
     Raises:
         ValueError: ``fn``'s output is smaller than ``scale`` times its input.
     """
-    padded, (height, width) = pad_to_multiple(x, multiple)
+    padded, (height, width) = pad_to_multiple(x, multiple, min_side=min_side)
     output = fn(padded)
     expected = (padded.shape[-2] * scale, padded.shape[-1] * scale)
     if tuple(output.shape[-2:]) != expected:
@@ -130,6 +140,7 @@ def run_tiled(
     overlap: int,
     multiple: int = 1,
     scale: int = 1,
+    min_side: int = 1,
 ) -> Tensor:
     """Run ``fn`` tile by tile and blend the tiles, for images too big to process at once.
 
@@ -147,6 +158,7 @@ def run_tiled(
             overlaps hide the tiles' own border effects better.
         multiple: the size multiple ``fn`` needs.
         scale: output/input size ratio of ``fn``.
+        min_side: the smallest input side ``fn`` takes (smaller tiles are padded to it).
 
     Returns:
         The blended output, in ``fn``'s dtype.
@@ -172,7 +184,7 @@ def run_tiled(
     weight_sum: Tensor | None = None
     for top, row_weight in zip(rows, row_weights):
         for left, column_weight in zip(columns, column_weights):
-            piece = run_padded(fn, x[..., top : top + tile_height, left : left + tile_width], multiple, scale)
+            piece = run_padded(fn, x[..., top : top + tile_height, left : left + tile_width], multiple, scale, min_side)
             if output is None:
                 # Allocated from the first tile: fn decides the output channels and device.
                 size = (height * scale, width * scale)

@@ -233,10 +233,14 @@ class ResNetGenerator(_ConditionedGenerator):
         embedding_dim: class-embedding size for ``norm="cbn"``.
 
     Shape:
-        x: ``[N, in_channels, H, W]`` with H, W multiples of 4; output ``[N, out_channels, H, W]``.
+        x: ``[N, in_channels, H, W]`` with H, W multiples of 4 and at least 8; output
+        ``[N, out_channels, H, W]``.
     """
 
     size_multiple = 4
+    # After the two stride-2 convolutions the residual blocks' reflection padding and instance
+    # norms need at least 2×2 pixels.
+    min_side = 8
 
     def __init__(
         self,
@@ -282,9 +286,9 @@ class ResNetGenerator(_ConditionedGenerator):
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected [N, {self.in_channels}, H, W], got {tuple(x.shape)}")
-        if x.shape[-2] % 4 or x.shape[-1] % 4:
+        if x.shape[-2] % 4 or x.shape[-1] % 4 or min(x.shape[-2:]) < self.min_side:
             raise ValueError(
-                f"height and width must be multiples of 4, got {tuple(x.shape[-2:])}; "
+                f"height and width must be multiples of 4 and at least {self.min_side}, got {tuple(x.shape[-2:])}; "
                 "use translate.tiling.run_padded for other sizes"
             )
         return self.body(x, self._condition(labels))

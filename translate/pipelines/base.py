@@ -89,6 +89,11 @@ class Pipeline(nn.Module, ABC):
         """Input height and width must be multiples of this; inference pads to it."""
 
     @property
+    def min_side(self) -> int:
+        """The smallest input side the inference networks take; inference pads smaller images to it."""
+        return max((getattr(module, "min_side", 1) for module in self.inference_modules().values()), default=1)
+
+    @property
     def scale(self) -> int:
         """Output size over input size (1 for translation, 2-4 for super-resolution)."""
         return 1
@@ -222,8 +227,9 @@ class Pipeline(nn.Module, ABC):
                 raise ValueError(f"this {self.name} network backend was built for options {fixed}, not {options}")
         if tile:
             tile = max(self.size_multiple, tile // self.size_multiple * self.size_multiple)
-            output = run_tiled(run, images, tile, min(tile_overlap, tile // 2 - 1), self.size_multiple, self.scale)
+            overlap = min(tile_overlap, tile // 2 - 1)
+            output = run_tiled(run, images, tile, overlap, self.size_multiple, self.scale, self.min_side)
         else:
-            output = run_padded(run, images, self.size_multiple, self.scale)
+            output = run_padded(run, images, self.size_multiple, self.scale, self.min_side)
         output = output.float().clamp_(0, 1).contiguous()
         return output[0] if squeeze else output
