@@ -56,7 +56,8 @@ def test_train_resume_and_convert_a_folder(paired_folder: Path, tmp_path: Path) 
     assert Image.open(out / "one.jpg").size == (45, 30)
     assert Image.open(out / "nested" / "two.png").size == (20, 17)
     assert "converted 2, skipped 0, failed 0" in converted.stderr
-    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temporary files left
+    # No temporary files left; the one hidden file is the record of what made the folder.
+    assert [p.name for p in out.rglob("*") if p.name.startswith(".")] == [".translate-convert.json"]
 
 
 def test_convert_reports_bad_files_and_goes_on(tmp_path: Path) -> None:
@@ -68,7 +69,7 @@ def test_convert_reports_bad_files_and_goes_on(tmp_path: Path) -> None:
     result = translate("convert", "--checkpoint", str(checkpoint), str(inputs), str(tmp_path / "out"), "--quiet")
     assert result.returncode == 1
     assert "bad.png" in result.stderr and "converted 1, skipped 0, failed 1" in result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".translate-convert.json", "good.png"]
 
 
 def test_usage_errors_exit_2_with_the_reason(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ pipeline options, torchrun; the output of one image equals the library call."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -23,7 +24,7 @@ from translate import load_pipeline
 from translate.checkpoint import save_checkpoint
 from translate.cli import main
 from translate.imageio import ImageData, load_image, remove_stale_temporaries, to_8bit_levels
-from translate.infer import ConvertError, _batches, _Job, assign_output_names, plan_outputs, shard_plan
+from translate.infer import CONVERSION_RECORD, ConvertError, _batches, _Job, assign_output_names, plan_outputs, shard_plan
 from translate.pipelines.pix2pix import Pix2Pix
 
 
@@ -45,7 +46,8 @@ def _convert(*args: str) -> int:
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    """Every file in the folder but its conversion record."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != CONVERSION_RECORD)
 
 
 def _bomb_png(path: Path, side: int = 100_000) -> None:
@@ -111,6 +113,7 @@ def test_folder_of_every_mode_and_broken_files(checkpoint: Path, tmp_path: Path,
         "cmyk.jpg": (40, 24), "phone.jpg": (24, 40), "odd.webp": (23, 37), "big.png": (66, 72),
     }
     assert _files(out) == sorted(sizes)  # nothing for the broken ones, no temporary files
+    assert (out / CONVERSION_RECORD).is_file()
     for name, size in sizes.items():
         assert Image.open(out / name).size == size, name
     rgba = Image.open(out / "nested" / "rgba.png")
@@ -277,3 +280,37 @@ def test_torchrun_splits_the_files_and_rank_0_sums_up(checkpoint: Path, tmp_path
     assert result.returncode != 0  # one rank had the broken file: exit status 1
     assert result.stderr.count("converted 5, skipped 0, failed 1") == 1, result.stderr
     assert _files(tmp_path / "out") == [f"{index}.png" for index in range(5)]
+
+
+def test_a_folder_filled_by_another_checkpoint_is_not_taken_for_a_finished_resume(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for index in range(3):
+        Image.fromarray(_rgb(16, 16, seed=index)).save(inputs / f"{index}.png")
+    torch.manual_seed(1)
+    other = save_checkpoint(Pix2Pix(tiny_pix2pix_config("generator.init_gain=0.3")), tmp_path / "other")
+    assert _convert("--checkpoint", str(checkpoint), str(inputs), str(out)) == 0
+    first = (out / "0.png").read_bytes()
+    record = json.loads((out / CONVERSION_RECORD).read_text())
+    assert record == {"checkpoint": str(checkpoint.resolve()), "options": {}}
+    # The same conversion again resumes: nothing to redo, nothing refused.
+    assert _convert("--checkpoint", str(checkpoint), str(inputs), str(out)) == 0
+    capsys.readouterr()
+    # Another checkpoint into the same folder: refused before any file is touched, both named.
+    assert _convert("--checkpoint", str(other), str(inputs), str(out)) == 2
+    error = capsys.readouterr().err
+    assert f"{out}: holds the outputs of {checkpoint.resolve()} (no options), not of {other.resolve()} (no options)" in error
+    assert "(3 of this run's 3 outputs exist already)" in error
+    assert "--overwrite" in error and (out / "0.png").read_bytes() == first
+    assert _convert("--checkpoint", str(other), "--overwrite", str(inputs), str(out)) == 0
+    assert (out / "0.png").read_bytes() != first
+    assert json.loads((out / CONVERSION_RECORD).read_text())["checkpoint"] == str(other.resolve())
+    # New inputs only: still refused, a folder of mixed origin could not be resumed safely.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    Image.fromarray(_rgb(16, 16, seed=9)).save(fresh / "9.png")
+    assert _convert("--checkpoint", str(checkpoint), str(fresh), str(out)) == 2
+    assert "(0 of this run's 1 outputs exist already)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [".translate-convert.json", "0.png", "1.png", "2.png"]

@@ -311,9 +311,12 @@ def cmd_convert(argv: Sequence[str]) -> int:
         ConvertSettings,
         ConvertSummary,
         check_pipeline_options,
+        check_resume,
+        conversion_record,
         convert_files,
         plan_outputs,
         shard_plan,
+        write_conversion_record,
     )
     from translate.runtime import resolve_device
 
@@ -329,8 +332,10 @@ def cmd_convert(argv: Sequence[str]) -> int:
         overwrite=args.overwrite,
         check_precision=args.precision == "auto",
     )
-    read_checkpoint(args.checkpoint)  # a missing or damaged checkpoint is named before the inputs
+    checkpoint = read_checkpoint(args.checkpoint).path  # a missing or damaged checkpoint is named before the inputs
     plan = plan_outputs(args.input, args.output, args.format)
+    record = conversion_record(checkpoint, options)
+    check_resume(args.output, plan, record, args.overwrite)
     device = resolve_device(args.device)
     onnxruntime = args.backend == "onnxruntime"
     if onnxruntime:
@@ -358,6 +363,8 @@ def cmd_convert(argv: Sequence[str]) -> int:
             pipeline = load_pipeline(args.checkpoint, device=local_device(device, distributed), precision=args.precision)
             check_pipeline_options(pipeline, options)
         mine = shard_plan(plan, distributed.rank, distributed.world_size)
+        if distributed.is_main:
+            write_conversion_record(args.output, record)
         show = distributed.is_main and not args.quiet
         if show:
             ranks = f" on {distributed.world_size} ranks" if distributed.enabled else ""

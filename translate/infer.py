@@ -11,6 +11,7 @@ resumes where it stopped. A file that cannot be converted is reported and the ot
 from __future__ import annotations
 
 import glob
+import json
 import math
 import sys
 import time
@@ -28,6 +29,7 @@ from torch.nn import functional as F
 from translate.imageio import (
     LUMA_WEIGHTS,
     ImageData,
+    atomic_write,
     is_greyscale_mode,
     is_image_file,
     list_images,
@@ -314,6 +316,66 @@ def _check_output_folder(folder: Path) -> None:
     existing = next((path for path in (folder, *folder.parents) if path.exists()), None)
     if existing is not None and not existing.is_dir():
         raise ConvertError(f"{existing}: exists and is not a folder; give an output folder")
+
+
+# What made an output folder's files: a second conversion into the folder with another checkpoint
+# or other options would otherwise skip the existing files (they look like a finished resume).
+CONVERSION_RECORD = ".translate-convert.json"
+
+
+def conversion_record(checkpoint: str | Path, options: dict[str, Any]) -> dict[str, Any]:
+    """What decides the outputs' content: the checkpoint (folder, resolved) and the pipeline's options."""
+    return {"checkpoint": str(Path(checkpoint).resolve()), "options": {k: str(v) for k, v in sorted(options.items())}}
+
+
+def _record_path(destination: Path) -> Path | None:
+    """Where an output folder's record lives; None for a single output file."""
+    return None if destination.suffix and not destination.is_dir() else destination / CONVERSION_RECORD
+
+
+def check_resume(destination: Path, plan: list[tuple[Path, Path]], record: dict[str, Any], overwrite: bool) -> None:
+    """Refuse to add to a folder that another checkpoint or other options filled.
+
+    Its existing outputs would be skipped as if this run had made them, and a folder of mixed
+    origin could not be resumed safely later; only ``overwrite`` says the user means it.
+
+    Args:
+        destination: the output folder (a single output file has no record).
+        plan: the run's (input, output) pairs, to say how many outputs exist already.
+        record: :func:`conversion_record` of this run.
+        overwrite: existing outputs are replaced, and the record with them.
+
+    Raises:
+        ConvertError: the folder's record names another conversion.
+    """
+    path = _record_path(destination)
+    if overwrite or path is None or not path.is_file():
+        return
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # unreadable: as if absent; this run's record replaces it
+    if earlier == record:
+        return
+
+    def describe(entry: dict[str, Any]) -> str:
+        options = ", ".join(f"{k}={v}" for k, v in entry.get("options", {}).items()) or "no options"
+        return f"{entry.get('checkpoint')} ({options})"
+
+    existing = sum(output.exists() for _, output in plan)
+    raise ConvertError(
+        f"{destination}: holds the outputs of {describe(earlier)}, not of {describe(record)} "
+        f"({existing} of this run's {len(plan)} outputs exist already); pass --overwrite to convert into it anyway, "
+        "or choose another output folder"
+    )
+
+
+def write_conversion_record(destination: Path, record: dict[str, Any]) -> None:
+    """Note in the output folder what its files are made by (see :func:`check_resume`)."""
+    path = _record_path(destination)
+    if path is not None:
+        with atomic_write(path) as temporary:
+            temporary.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def shard_plan(plan: list[tuple[Path, Path]], rank: int, world_size: int) -> list[tuple[Path, Path]]:
