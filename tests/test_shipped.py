@@ -22,7 +22,14 @@ describe_miss = load_script("ship_checkpoint").describe_miss  # how the card and
 SHIPPED = {name: path for name, path in shipped_checkpoints().items() if path.parent == ROOT / "checkpoints"}
 # Guards against a checkpoint lost from the tree; every shipped one is covered by the
 # parametrised tests.
-EXPECTED = {"edges2emoji-pix2pix", "emoji-noto2openmoji-pix2pix", "animals-cbn", "emoji-styles-cbn", "horse2zebra-cyclegan"}
+EXPECTED = {
+    "edges2emoji-pix2pix",
+    "emoji-noto2openmoji-pix2pix",
+    "emoji-noto2openmoji-cyclegan",
+    "animals-cbn",
+    "emoji-styles-cbn",
+    "horse2zebra-cyclegan",
+}
 
 
 def test_the_promised_checkpoints_are_shipped() -> None:
