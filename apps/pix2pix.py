@@ -3,7 +3,8 @@
 API endpoints (``gradio_client``):
     ``/pix2pix``: ``(image file, checkpoint name) -> result`` (PNG, the input's size).
     ``/pix2pix_sketch``: ``(sketchpad value, checkpoint name) -> (edges the model saw, result)``,
-    both the checkpoint's training size.
+    both the checkpoint's training size; only checkpoints trained on edge drawings (the Sketch
+    tab, absent when none is served, lists them).
 """
 
 from __future__ import annotations
@@ -73,11 +74,27 @@ def sketch_to_edges(sketch: Image.Image, size: int) -> Image.Image:
     return Image.fromarray(np.where(coverage >= LINE_COVERAGE, 0, 255).astype(np.uint8))  # mode L
 
 
+def takes_edge_drawings(context: PageContext, name: str) -> bool:
+    """Whether checkpoint ``name`` translates edge drawings, which the sketchpad makes.
+
+    Told by its bundled held-out inputs: edge images are black lines on white, two grey levels.
+    A checkpoint without bundled examples is given the benefit of the doubt.
+    """
+    files = example_files(context, name)
+    if not files:
+        return True
+    with Image.open(files[0]) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    grey = bool((pixels == pixels[..., :1]).all())
+    return grey and set(np.unique(pixels).tolist()) <= {0, 255}
+
+
 class Pix2PixPage:
     """Handlers of the page, bound to the served models and the limits."""
 
     def __init__(self, context: PageContext) -> None:
         self.context = context
+        self.sketch_names = [name for name in context.models.names(PIPELINE) if takes_edge_drawings(context, name)]
 
     def sketch_size(self, checkpoint: str) -> int:
         """Side of the images ``checkpoint`` was trained on (what a sketch is scaled to)."""
@@ -129,12 +146,12 @@ def build(context: PageContext) -> None:
     page = Pix2PixPage(context)
     names = context.models.names(PIPELINE)
     gr.Markdown(
-        "Paired image-to-image translation. Upload an image, or draw edges on the sketchpad: "
-        "the drawing is turned into an edge image of the checkpoint's size (black lines on white), "
-        "like the edges the model was trained on."
+        "Paired image-to-image translation. Upload an image, or, for a checkpoint trained on edges, "
+        "draw on the sketchpad: the drawing is turned into an edge image of the checkpoint's size "
+        "(black lines on white), like the edges the model was trained on."
     )
-    checkpoint = checkpoint_picker(context, names, "pix2pix")
     with gr.Tab("Upload"):
+        checkpoint = checkpoint_picker(context, names, "pix2pix")
         with gr.Row():
             upload = input_image(elem_id="pix2pix-input")
             result = output_image(elem_id="pix2pix-result")
@@ -149,7 +166,10 @@ def build(context: PageContext) -> None:
         rows = [[str(path), name] for name in names for path in example_files(context, name)]
         if rows:
             held_out_examples(rows, [upload, checkpoint], result, page.translate, "pix2pix", elem_id="pix2pix-examples")
+    if not page.sketch_names:
+        return
     with gr.Tab("Sketch"):
+        sketch_checkpoint = checkpoint_picker(context, page.sketch_names, "pix2pix-sketch")
         with gr.Row():
             sketch = gr.Sketchpad(
                 label="Draw edges",
@@ -167,7 +187,7 @@ def build(context: PageContext) -> None:
         draw = gr.Button("Translate sketch", variant="primary", elem_id="pix2pix-run-sketch")
         draw.click(
             page.translate_sketch,
-            inputs=[sketch, checkpoint],
+            inputs=[sketch, sketch_checkpoint],
             outputs=[edges, sketch_result],
             api_name="pix2pix_sketch",
             concurrency_id=MODEL_CONCURRENCY_ID,

@@ -37,6 +37,7 @@ from apps.common import Limits, ModelCache, model_card_markdown  # noqa: E402
 from apps.pix2pix import sketch_to_edges  # noqa: E402
 
 SHIPPED = "edges2emoji-pix2pix"
+NOT_EDGES = "emoji-noto2openmoji-pix2pix"  # shipped, translates emoji drawings: no sketching
 TINY = "tiny-pix2pix"  # untrained, 32 px: a second compatible checkpoint of another size
 # Untrained tiny checkpoints of the other pipelines: the pages' plumbing, not their quality.
 TINY_CYCLEGAN = "tiny-cyclegan"
@@ -97,7 +98,7 @@ def checkpoints(workdir: Path) -> dict[str, Path]:
         TINY_CBN_GENERATION: ClassConditional(apply_overrides(CBNConfig(), ["mode=generation", *TINY_CBN_SETTINGS])),
     }
     folders = {name: save_checkpoint(pipeline, workdir / "checkpoints" / name) for name, pipeline in pipelines.items()}
-    return {SHIPPED: ROOT / "checkpoints" / SHIPPED, **folders}
+    return {SHIPPED: ROOT / "checkpoints" / SHIPPED, NOT_EDGES: ROOT / "checkpoints" / NOT_EDGES, **folders}
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +237,17 @@ def test_sketch_endpoint_gives_edges_and_result_at_the_checkpoints_size(
 def test_empty_sketch_is_refused_clearly(client: Client) -> None:
     with pytest.raises(AppError, match="Draw something"):
         client.predict({"background": None, "layers": [], "composite": None}, SHIPPED, api_name="/pix2pix_sketch")
+
+
+def test_only_checkpoints_trained_on_edges_take_sketches(client: Client, workdir: Path) -> None:
+    path = workdir / "sketch.png"
+    drawing().save(path)
+    # The Sketch tab's picker lists the others only, and the endpoint takes its choices.
+    with pytest.raises(AppError, match=rf"{NOT_EDGES} is not in the list of choices: \['{SHIPPED}', '{TINY}'\]"):
+        client.predict(sketch_value(path), NOT_EDGES, api_name="/pix2pix_sketch")
+    # It still translates uploads on the same page.
+    result = client.predict(upload(ROOT / "examples" / NOT_EDGES / "A" / "cactus.png"), NOT_EDGES, api_name="/pix2pix")
+    assert Image.open(result).size == (64, 64)
 
 
 # ---------------------------------------------------------------------------------- limits
