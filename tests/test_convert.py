@@ -3,6 +3,7 @@ pipeline options, torchrun; the output of one image equals the library call."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -294,15 +295,16 @@ def test_a_folder_filled_by_another_checkpoint_is_not_taken_for_a_finished_resum
     assert _convert("--checkpoint", str(checkpoint), str(inputs), str(out)) == 0
     first = (out / "0.png").read_bytes()
     record = json.loads((out / CONVERSION_RECORD).read_text())
-    assert record == {"checkpoint": str(checkpoint.resolve()), "options": {}}
+    digest = hashlib.sha256((checkpoint / "model.safetensors").read_bytes()).hexdigest()
+    assert record == {"checkpoint": str(checkpoint.resolve()), "weights_sha256": digest, "options": {}}
     # The same conversion again resumes: nothing to redo, nothing refused.
     assert _convert("--checkpoint", str(checkpoint), str(inputs), str(out)) == 0
     capsys.readouterr()
     # Another checkpoint into the same folder: refused before any file is touched, both named.
     assert _convert("--checkpoint", str(other), str(inputs), str(out)) == 2
     error = capsys.readouterr().err
-    assert f"{out}: holds the outputs of {checkpoint.resolve()} (no options), not of {other.resolve()} (no options)" in error
-    assert "(3 of this run's 3 outputs exist already)" in error
+    assert f"{out}: holds the outputs of {checkpoint.resolve()} (weights {digest[:12]}; no options), not of {other.resolve()}" in error
+    assert "3 of this run's 3 outputs exist already" in error
     assert "--overwrite" in error and (out / "0.png").read_bytes() == first
     assert _convert("--checkpoint", str(other), "--overwrite", str(inputs), str(out)) == 0
     assert (out / "0.png").read_bytes() != first
@@ -312,5 +314,52 @@ def test_a_folder_filled_by_another_checkpoint_is_not_taken_for_a_finished_resum
     fresh.mkdir()
     Image.fromarray(_rgb(16, 16, seed=9)).save(fresh / "9.png")
     assert _convert("--checkpoint", str(checkpoint), str(fresh), str(out)) == 2
-    assert "(0 of this run's 1 outputs exist already)" in capsys.readouterr().err
+    assert "0 of this run's 1 outputs exist already" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == [".translate-convert.json", "0.png", "1.png", "2.png"]
+    # The same weights retrained in place are another conversion too.
+    shutil.copytree(checkpoint, tmp_path / "retrained")
+    assert _convert("--checkpoint", str(tmp_path / "retrained"), str(inputs), str(tmp_path / "again")) == 0
+    torch.manual_seed(2)
+    save_checkpoint(Pix2Pix(tiny_pix2pix_config("generator.init_gain=0.3")), tmp_path / "retrained")
+    assert _convert("--checkpoint", str(tmp_path / "retrained"), str(inputs), str(tmp_path / "again")) == 2
+    assert f"holds the outputs of {(tmp_path / 'retrained').resolve()} (weights {digest[:12]}" in capsys.readouterr().err
+    # A single named output file has no record; a folder named like a file does.
+    assert _convert("--checkpoint", str(checkpoint), str(inputs / "0.png"), str(tmp_path / "one.png")) == 0
+    assert _convert("--checkpoint", str(checkpoint), str(inputs), str(tmp_path / "out.d")) == 0
+    assert (tmp_path / "out.d" / CONVERSION_RECORD).is_file() and not (tmp_path / CONVERSION_RECORD).exists()
+
+
+def test_an_interrupted_overwrite_leaves_the_folder_to_the_conversion_it_replaces(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import translate.infer
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    Image.fromarray(_rgb(16, 16)).save(inputs / "0.png")
+    torch.manual_seed(1)
+    other = save_checkpoint(Pix2Pix(tiny_pix2pix_config("generator.init_gain=0.3")), tmp_path / "other")
+    assert _convert("--checkpoint", str(checkpoint), str(inputs), str(out)) == 0
+    before = (out / CONVERSION_RECORD).read_text()
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(translate.infer, "convert_files", interrupted)
+    assert _convert("--checkpoint", str(other), "--overwrite", str(inputs), str(out)) == 128 + signal.SIGINT
+    assert (out / CONVERSION_RECORD).read_text() == before  # 0.png is still the first checkpoint's
+
+
+def test_a_pixel_limit_above_pillows_own_lets_big_files_through(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow's default, scaled down
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("big.png", "big.tif"):  # TIFF: Pillow checks its limit again while decoding
+        Image.fromarray(_rgb(20, 20)).save(inputs / name)
+    assert _convert("--checkpoint", str(checkpoint), str(inputs), str(tmp_path / "refused")) == 1
+    assert "400 pixels, over the limit of 100" in capsys.readouterr().err
+    assert _convert("--checkpoint", str(checkpoint), "--image-pixel-limit", "1000", str(inputs), str(tmp_path / "out")) == 0
+    assert _files(tmp_path / "out") == ["big.png", "big.tif"]
+    assert Image.MAX_IMAGE_PIXELS == 100  # the command's limit ends with the command

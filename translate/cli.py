@@ -303,6 +303,7 @@ def _convert_parser() -> argparse.ArgumentParser:
 def cmd_convert(argv: Sequence[str]) -> int:
     import signal
 
+    from PIL import Image
     from tqdm import tqdm
 
     from translate.checkpoint import load_pipeline, read_checkpoint
@@ -335,7 +336,7 @@ def cmd_convert(argv: Sequence[str]) -> int:
     checkpoint = read_checkpoint(args.checkpoint).path  # a missing or damaged checkpoint is named before the inputs
     plan = plan_outputs(args.input, args.output, args.format)
     record = conversion_record(checkpoint, options)
-    check_resume(args.output, plan, record, args.overwrite)
+    recorded = check_resume(args.output, plan, record, args.overwrite)
     device = resolve_device(args.device)
     onnxruntime = args.backend == "onnxruntime"
     if onnxruntime:
@@ -352,6 +353,11 @@ def cmd_convert(argv: Sequence[str]) -> int:
         raise KeyboardInterrupt
 
     previous_handler = signal.signal(signal.SIGTERM, stop)
+    previous_pixel_limit = Image.MAX_IMAGE_PIXELS
+    if args.image_pixel_limit is not None:
+        # Pillow checks its own process-wide limit too (again while decoding TIFF, GIF, ICO...):
+        # the command's limit is the one, above Pillow's default as well as below it.
+        Image.MAX_IMAGE_PIXELS = args.image_pixel_limit
     try:
         if onnxruntime:
             from translate.onnx_backend import attach_onnx_runtime
@@ -363,8 +369,8 @@ def cmd_convert(argv: Sequence[str]) -> int:
             pipeline = load_pipeline(args.checkpoint, device=local_device(device, distributed), precision=args.precision)
             check_pipeline_options(pipeline, options)
         mine = shard_plan(plan, distributed.rank, distributed.world_size)
-        if distributed.is_main:
-            write_conversion_record(args.output, record)
+        if distributed.is_main and recorded is None:
+            write_conversion_record(args.output, plan, record)
         show = distributed.is_main and not args.quiet
         if show:
             ranks = f" on {distributed.world_size} ranks" if distributed.enabled else ""
@@ -385,8 +391,11 @@ def cmd_convert(argv: Sequence[str]) -> int:
         return 128 + signum
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
+        Image.MAX_IMAGE_PIXELS = previous_pixel_limit
         shutdown_distributed()
     if distributed.is_main:
+        if recorded is not None and recorded != record:  # --overwrite, run to the end: the folder is this run's now
+            write_conversion_record(args.output, plan, record)
         print(f"{summary.line()} -> {args.output}", file=sys.stderr)
     return 1 if summary.failed else 0
 
@@ -624,13 +633,15 @@ def cmd_sample(argv: Sequence[str]) -> int:
         raise UsageError(f"unknown --format {args.format!r}; choose one of: png, jpg, webp, bmp, tif")
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"{args.output}: exists and is not a folder")
+    if args.n < 1:
+        raise UsageError(f"--n must be at least 1, got {args.n}")
     suffix = OUTPUT_FORMATS[args.format.lower()]
-    targets = [args.output / f"seed_{args.seed + index:06d}{suffix}" for index in range(max(args.n, 0))]
+    targets = [args.output / f"seed_{args.seed + index:06d}{suffix}" for index in range(args.n)]
     existing = [path for path in [*targets, args.output / f"grid{suffix}"] if path.exists()]
     if existing and not args.overwrite:
         raise UsageError(
             f"{existing[0]}: already exists ({len(existing)} of the files to write do); pass --overwrite to "
-            "replace them, or choose another output folder or --seed"
+            "replace them, or choose another output folder"
         )
     pipeline = load_pipeline(args.checkpoint, device=args.device, precision=args.precision)
     if not hasattr(pipeline, "sample"):

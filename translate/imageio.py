@@ -14,13 +14,11 @@ import secrets
 import shutil
 import struct
 import tempfile
-import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -152,7 +150,7 @@ def load_pil(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image
             with warnings.catch_warnings():
                 # Pillow only warns between 1x and 2x its limit: refuse those too, without a stray warning.
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = _open_within(handle, limit)
+                image = Image.open(handle)
             width, height = image.size
             if limit is not None and width * height > limit:
                 raise _bomb_error(path, width * height, limit)
@@ -170,23 +168,6 @@ def load_pil(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image
         except _DECODE_ERRORS as error:
             raise ImageReadError(f"{path}: image data is truncated or corrupt ({error})") from error
     return image
-
-
-# Pillow checks its own global limit inside Image.open; a larger limit the caller gives is let
-# through by lifting the global for that one call (the check against the caller's limit follows).
-_PILLOW_LIMIT_LOCK = threading.Lock()
-
-
-def _open_within(handle: BinaryIO, limit: int | None) -> Image.Image:
-    pillow_limit = Image.MAX_IMAGE_PIXELS
-    if pillow_limit is None or (limit is not None and limit <= pillow_limit):
-        return Image.open(handle)
-    with _PILLOW_LIMIT_LOCK:
-        Image.MAX_IMAGE_PIXELS = None
-        try:
-            return Image.open(handle)
-        finally:
-            Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def _raw_mode(tile: object) -> str:

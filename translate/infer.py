@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from translate.checkpoint import WEIGHTS_FILE
 from translate.imageio import (
     LUMA_WEIGHTS,
     ImageData,
@@ -39,6 +40,7 @@ from translate.imageio import (
     to_8bit_levels,
 )
 from translate.pipelines import Pipeline
+from translate.pretrained import file_sha256
 
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tif": ".tif", "tiff": ".tif"}
 
@@ -323,17 +325,24 @@ def _check_output_folder(folder: Path) -> None:
 CONVERSION_RECORD = ".translate-convert.json"
 
 
-def conversion_record(checkpoint: str | Path, options: dict[str, Any]) -> dict[str, Any]:
-    """What decides the outputs' content: the checkpoint (folder, resolved) and the pipeline's options."""
-    return {"checkpoint": str(Path(checkpoint).resolve()), "options": {k: str(v) for k, v in sorted(options.items())}}
+def conversion_record(checkpoint: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """What decides the outputs' content: the checkpoint folder, its weights (retraining into the
+    same folder changes them) and the pipeline's options as given."""
+    return {
+        "checkpoint": str(checkpoint.resolve()),
+        "weights_sha256": file_sha256(checkpoint / WEIGHTS_FILE),
+        "options": {key: str(value) for key, value in sorted(options.items())},
+    }
 
 
-def _record_path(destination: Path) -> Path | None:
-    """Where an output folder's record lives; None for a single output file."""
-    return None if destination.suffix and not destination.is_dir() else destination / CONVERSION_RECORD
+def _record_path(destination: Path, plan: list[tuple[Path, Path]]) -> Path | None:
+    """Where the output folder's record lives; None when the plan writes one named file."""
+    return None if len(plan) == 1 and plan[0][1] == destination else destination / CONVERSION_RECORD
 
 
-def check_resume(destination: Path, plan: list[tuple[Path, Path]], record: dict[str, Any], overwrite: bool) -> None:
+def check_resume(
+    destination: Path, plan: list[tuple[Path, Path]], record: dict[str, Any], overwrite: bool
+) -> dict[str, Any] | None:
     """Refuse to add to a folder that another checkpoint or other options filled.
 
     Its existing outputs would be skipped as if this run had made them, and a folder of mixed
@@ -343,36 +352,44 @@ def check_resume(destination: Path, plan: list[tuple[Path, Path]], record: dict[
         destination: the output folder (a single output file has no record).
         plan: the run's (input, output) pairs, to say how many outputs exist already.
         record: :func:`conversion_record` of this run.
-        overwrite: existing outputs are replaced, and the record with them.
+        overwrite: existing outputs are replaced.
+
+    Returns:
+        The folder's record, None when it has none (or an unreadable one).
 
     Raises:
-        ConvertError: the folder's record names another conversion.
+        ConvertError: the folder's record names another conversion and ``overwrite`` is off.
     """
-    path = _record_path(destination)
-    if overwrite or path is None or not path.is_file():
-        return
+    path = _record_path(destination, plan)
+    if path is None or not path.is_file():
+        return None
     try:
         earlier = json.loads(path.read_text())
     except (OSError, ValueError):
-        return  # unreadable: as if absent; this run's record replaces it
-    if earlier == record:
-        return
+        return None  # unreadable: as if absent; this run's record replaces it
+    if earlier == record or overwrite:
+        return earlier
 
     def describe(entry: dict[str, Any]) -> str:
         options = ", ".join(f"{k}={v}" for k, v in entry.get("options", {}).items()) or "no options"
-        return f"{entry.get('checkpoint')} ({options})"
+        return f"{entry.get('checkpoint')} (weights {str(entry.get('weights_sha256'))[:12]}; {options})"
 
     existing = sum(output.exists() for _, output in plan)
     raise ConvertError(
-        f"{destination}: holds the outputs of {describe(earlier)}, not of {describe(record)} "
-        f"({existing} of this run's {len(plan)} outputs exist already); pass --overwrite to convert into it anyway, "
+        f"{destination}: holds the outputs of {describe(earlier)}, not of {describe(record)}; "
+        f"{existing} of this run's {len(plan)} outputs exist already. Pass --overwrite to convert into it anyway, "
         "or choose another output folder"
     )
 
 
-def write_conversion_record(destination: Path, record: dict[str, Any]) -> None:
-    """Note in the output folder what its files are made by (see :func:`check_resume`)."""
-    path = _record_path(destination)
+def write_conversion_record(destination: Path, plan: list[tuple[Path, Path]], record: dict[str, Any]) -> None:
+    """Note in the output folder what its files are made by (see :func:`check_resume`).
+
+    Written before converting into a folder without a record (whatever the run leaves is its
+    own), and after a complete run that replaced another conversion's outputs (until then the
+    folder still holds some of the other's files).
+    """
+    path = _record_path(destination, plan)
     if path is not None:
         with atomic_write(path) as temporary:
             temporary.write_text(json.dumps(record, indent=2) + "\n")
