@@ -9,7 +9,7 @@ PORT ?= 7860
 
 # The venv is (re)built when the requirements or the package metadata change.
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/system_packages.sh
-	bash scripts/system_packages.sh
+	PYTHON_SYSTEM=$(PYTHON_SYSTEM) bash scripts/system_packages.sh
 	$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON_SYSTEM) -m venv --clear $(VENV)  # absent, or half-made
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt

@@ -286,6 +286,8 @@ def test_cli_sample_and_convert_with_a_class(tmp_path: Path, capsys: pytest.Capt
     assert (out / "seed_000008.png").read_bytes() == before
     assert cli_main([*again, "--overwrite"]) == 0
     assert (out / "seed_000008.png").read_bytes() != before
+    assert cli_main([*again[:-1], "--n", "0", str(out)]) == 2
+    assert "--n must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_examples_scores_every_ordered_pair_and_names_bad_folders(stripes: Path, tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ def test_onnx_in_onnx_runtime_matches_the_pipeline_at_two_sizes(checkpoint: Path
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     metadata = session.get_modelmeta().custom_metadata_map
     assert metadata["translate.size_multiple"] == "4" and metadata["translate.pipeline"] == "pix2pix"
+    assert metadata["translate.min_side"] == "8"  # a ResNet generator: smaller inputs are padded up by the caller
     pipeline = load_pipeline(checkpoint)
     generator = torch.Generator().manual_seed(0)
     for shape in ((1, 3, 32, 48), (2, 3, 20, 12)):  # neither is the traced example's size
@@ -50,6 +51,8 @@ def test_pt2_loads_back_and_matches(checkpoint: Path, tmp_path: Path) -> None:
     images = torch.rand(3, 3, 16, 28, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         torch.testing.assert_close(program(images), load_pipeline(checkpoint)(images), atol=1e-5, rtol=0)
+        smallest = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+        torch.testing.assert_close(program(smallest), load_pipeline(checkpoint)(smallest), atol=1e-5, rtol=0)
 
 
 def test_a_bad_option_is_refused_and_nothing_written(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

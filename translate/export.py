@@ -71,6 +71,7 @@ def export_metadata(pipeline: Pipeline, options: dict[str, Any]) -> dict[str, st
         "translate.input_channels": str(pipeline.input_channels),
         "translate.output_channels": str(pipeline.output_channels),
         "translate.size_multiple": str(pipeline.size_multiple),
+        "translate.min_side": str(pipeline.min_side),
         "translate.scale": str(pipeline.scale),
         "translate.value_range": "[0, 1]",
         "translate.layout": "NCHW",
@@ -83,16 +84,17 @@ def _exported_program(pipeline: Pipeline, options: dict[str, Any]) -> torch.expo
 
     multiple = max(1, pipeline.size_multiple)
     if multiple == 1:
-        height: Any = Dim("height", min=2, max=_MAX_BLOCKS)
-        width: Any = Dim("width", min=2, max=_MAX_BLOCKS)
+        height: Any = Dim("height", min=max(2, pipeline.min_side), max=_MAX_BLOCKS)
+        width: Any = Dim("width", min=max(2, pipeline.min_side), max=_MAX_BLOCKS)
     else:
-        # Derived dims keep the multiple in the graph: any H = multiple * k is accepted.
-        height = multiple * Dim("height_blocks", min=1, max=_MAX_BLOCKS)
-        width = multiple * Dim("width_blocks", min=1, max=_MAX_BLOCKS)
+        # Derived dims keep the multiple in the graph: any H = multiple * k (at least min_side) is accepted.
+        fewest = math.ceil(pipeline.min_side / multiple)
+        height = multiple * Dim("height_blocks", min=fewest, max=_MAX_BLOCKS)
+        width = multiple * Dim("width_blocks", min=fewest, max=_MAX_BLOCKS)
     dynamic_shapes = {"images": {0: Dim("batch", min=1, max=_MAX_BATCH), 2: height, 3: width}}
-    # Sides of at least 8 pixels, so every layer has room (a ResNet's reflection padding after two
-    # downsamplings), and a batch of 2: sizes 0 and 1 would be specialised by the tracer.
-    side = multiple * math.ceil(8 / multiple)
+    # Sides of at least 8 pixels and min_side, so every layer has room (a ResNet's reflection
+    # padding after two downsamplings), and a batch of 2: sizes 0 and 1 would be specialised by the tracer.
+    side = multiple * math.ceil(max(8, pipeline.min_side) / multiple)
     example = torch.rand(2, pipeline.input_channels, 2 * side, 2 * side, generator=torch.Generator().manual_seed(0))
     module = TranslateModule(pipeline, options).eval()
     try:

@@ -289,6 +289,6 @@ class ResNetGenerator(_ConditionedGenerator):
         if x.shape[-2] % 4 or x.shape[-1] % 4 or min(x.shape[-2:]) < self.min_side:
             raise ValueError(
                 f"height and width must be multiples of 4 and at least {self.min_side}, got {tuple(x.shape[-2:])}; "
-                "use translate.tiling.run_padded for other sizes"
+                "use translate.tiling.run_padded(..., min_side=generator.min_side) for other sizes"
             )
         return self.body(x, self._condition(labels))
