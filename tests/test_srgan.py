@@ -155,16 +155,22 @@ def test_missing_vgg_weights_name_the_file_and_the_alternative(tmp_path: Path, m
         VGGPerceptualLoss(weights=given)
 
 
-def test_vgg_loss_reads_torchvision_keys_from_a_given_file(tmp_path: Path) -> None:
-    # The first two convolutions are all relu1_2 needs; the names are torchvision's vgg19().features.
-    torch.manual_seed(0)
+def save_first_vgg_layers(path: Path) -> dict[str, torch.Tensor]:
+    """Random weights for VGG19's first two convolutions (all relu1_2 needs), under torchvision's
+    vgg19().features names, saved to ``path``."""
     state = {
         "features.0.weight": torch.randn(64, 3, 3, 3) * 0.1,
         "features.0.bias": torch.zeros(64),
         "features.2.weight": torch.randn(64, 64, 3, 3) * 0.05,
         "features.2.bias": torch.zeros(64),
     }
-    torch.save(state, tmp_path / "vgg.pth")
+    torch.save(state, path)
+    return state
+
+
+def test_vgg_loss_reads_torchvision_keys_from_a_given_file(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    state = save_first_vgg_layers(tmp_path / "vgg.pth")
     loss = VGGPerceptualLoss("relu1_2", tmp_path / "vgg.pth")
     assert torch.equal(loss.network.features[2].weight, state["features.2.weight"])
     image = torch.rand(1, 3, 16, 16, requires_grad=True)
@@ -337,13 +343,7 @@ def test_gan_phase_step_trains_both_networks(discriminator: tuple[str, str]) -> 
 def test_gan_phase_step_with_vgg_features_moves_the_generator_and_keeps_vgg_fixed(tmp_path: Path) -> None:
     """The perceptual network's branch of the step (not feature matching): VGG19 features from a given file."""
     torch.manual_seed(0)
-    state = {
-        "features.0.weight": torch.randn(64, 3, 3, 3) * 0.1,
-        "features.0.bias": torch.zeros(64),
-        "features.2.weight": torch.randn(64, 64, 3, 3) * 0.05,
-        "features.2.bias": torch.zeros(64),
-    }
-    torch.save(state, tmp_path / "vgg.pth")
+    state = save_first_vgg_layers(tmp_path / "vgg.pth")
     pipeline = SRGAN(
         tiny_config("phase=gan", "loss.perceptual=vgg", "loss.vgg_layer=relu1_2", f"loss.vgg_weights={tmp_path / 'vgg.pth'}")
     )
