@@ -329,6 +329,28 @@ def test_a_folder_filled_by_another_checkpoint_is_not_taken_for_a_finished_resum
     assert (tmp_path / "out.d" / CONVERSION_RECORD).is_file() and not (tmp_path / CONVERSION_RECORD).exists()
 
 
+def test_a_damaged_conversion_record_is_refused_not_taken_for_absent(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    Image.fromarray(_rgb(16, 16)).save(inputs / "0.png")
+    assert _convert("--checkpoint", str(checkpoint), str(inputs), str(out)) == 0
+    first = (out / "0.png").read_bytes()
+    for damaged in ("{not json", "[1, 2]"):
+        (out / CONVERSION_RECORD).write_text(damaged)
+        capsys.readouterr()
+        assert _convert("--checkpoint", str(checkpoint), str(inputs), str(out)) == 2
+        error = capsys.readouterr().err
+        assert f"{out / CONVERSION_RECORD}: cannot read this folder's record" in error
+        assert "1 of this run's 1 outputs exist already" in error and "--overwrite" in error
+        assert (out / CONVERSION_RECORD).read_text() == damaged and (out / "0.png").read_bytes() == first
+    # --overwrite converts again and, once the run is complete, records it.
+    assert _convert("--checkpoint", str(checkpoint), "--overwrite", str(inputs), str(out)) == 0
+    assert json.loads((out / CONVERSION_RECORD).read_text())["checkpoint"] == str(checkpoint.resolve())
+    assert _convert("--checkpoint", str(checkpoint), str(inputs), str(out)) == 0
+
+
 def test_an_interrupted_overwrite_leaves_the_folder_to_the_conversion_it_replaces(
     checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

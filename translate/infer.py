@@ -31,6 +31,7 @@ from translate.imageio import (
     LUMA_WEIGHTS,
     ImageData,
     atomic_write,
+    file_sha256,
     is_greyscale_mode,
     is_image_file,
     list_images,
@@ -40,7 +41,6 @@ from translate.imageio import (
     to_8bit_levels,
 )
 from translate.pipelines import Pipeline
-from translate.pretrained import file_sha256
 
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tif": ".tif", "tiff": ".tif"}
 
@@ -355,18 +355,29 @@ def check_resume(
         overwrite: existing outputs are replaced.
 
     Returns:
-        The folder's record, None when it has none (or an unreadable one).
+        The folder's record, None when it has none; an empty dict for an unreadable one that
+        ``overwrite`` lets this run replace (after a complete run, like another conversion's).
 
     Raises:
-        ConvertError: the folder's record names another conversion and ``overwrite`` is off.
+        ConvertError: the folder's record names another conversion, or cannot be read, and
+            ``overwrite`` is off.
     """
     path = _record_path(destination, plan)
     if path is None or not path.is_file():
         return None
     try:
         earlier = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # unreadable: as if absent; this run's record replaces it
+        if not isinstance(earlier, dict):
+            raise ValueError(f"a JSON {type(earlier).__name__}, not an object")
+    except (OSError, ValueError) as error:
+        if overwrite:
+            return {}
+        existing = sum(output.exists() for _, output in plan)
+        raise ConvertError(
+            f"{path}: cannot read this folder's record of what made its files ({error}); "
+            f"{existing} of this run's {len(plan)} outputs exist already and may come from another conversion. "
+            "Pass --overwrite to convert every file again, or choose another output folder"
+        ) from error
     if earlier == record or overwrite:
         return earlier
 

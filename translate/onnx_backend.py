@@ -23,9 +23,9 @@ import torch
 from torch import Tensor
 
 from translate.export import INPUT_NAME, OUTPUT_NAME, ExportError, export_pipeline
+from translate.imageio import file_sha256
 from translate.infer import ConvertError
 from translate.pipelines import Pipeline
-from translate.pretrained import file_sha256
 
 #: Largest per-pixel difference from the PyTorch fp32 networks a session may show on the check input.
 MATCH_TOLERANCE = 1e-3

@@ -10,7 +10,6 @@ own hints, for a missing file; everything else is a :class:`PretrainedWeightsErr
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
 from pathlib import Path
@@ -19,6 +18,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor
+
+from translate.imageio import file_sha256
 
 # torchvision's names: NAME-<first hex digits of the file's SHA-256>.pth (vgg19-dcbb9e9d.pth,
 # alexnet-owt-7be5be79.pth). Stricter than torch.hub.HASH_REGEX, which also takes a user's
@@ -37,15 +38,6 @@ def hub_cache_file(url: str) -> Path:
     file copied there by hand is used as it is.
     """
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of ``path`` as hex, read in 1 MiB blocks."""
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()
 
 
 def check_file_hash(path: Path) -> str | None:

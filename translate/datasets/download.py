@@ -27,7 +27,6 @@ name: a local copy of the files, or the test server.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import http.client
 import os
 import re
@@ -49,7 +48,7 @@ from urllib.request import Request, urlopen
 from translate import __version__
 from translate.data import DatasetError
 from translate.datasets.common import Progress, check_output, staged_output, write_metadata
-from translate.imageio import list_images
+from translate.imageio import file_sha256, list_images
 
 MIRROR_ENV = "TRANSLATE_DATA_MIRROR"
 PART_SUFFIX = ".part"
@@ -285,15 +284,6 @@ def parse_sha256_overrides(recipe: Recipe, specs: Sequence[str]) -> dict[str, st
 
 
 # ---------------------------------------------------------------------------------- download
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _content_range(value: str | None) -> tuple[int | None, int | None]:
     """``bytes START-END/TOTAL`` (or ``bytes */TOTAL``) → (START, TOTAL); None where absent or ``*``."""
     match = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value or "")
