@@ -16,7 +16,8 @@ What it does, in order:
 It refuses to ship a paired model that does not beat the identity and the nearest neighbour on
 L1 and the identity on KID (see SHIPPING_BAR for why KID against the nearest neighbour is
 reported, not required), an unpaired one whose KID does not beat the identity's, and a
-super-resolution model that does not beat bicubic upscaling (see shipping_bar). A model that
+super-resolution model that does not beat bicubic upscaling (see shipping_bar); an adversarial
+one's ``--compare`` must hold the PSNR model it was fine-tuned from (check_parent_compared). A model that
 misses its bar after real effort ships only with ``--below-bar REASON``: each miss, with its
 figures, then heads the model card ("Below the shipping bar"), is listed in config.json
 (``shipped.below_bar``, shown by ``translate checkpoints`` and the demo pages) and in eval.json.
@@ -41,12 +42,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from translate import load_pipeline  # noqa: E402
-from translate.checkpoint import CheckpointInfo, read_checkpoint, save_checkpoint  # noqa: E402
+from translate.checkpoint import WEIGHTS_FILE, CheckpointInfo, read_checkpoint, save_checkpoint  # noqa: E402
 from translate.class_eval import IDENTITY_ROW, MEAN, REAL_HELD_OUT_ROW, REAL_TRAINING_ROW  # noqa: E402
 from translate.class_eval import MODEL_ROW as CLASS_MODEL_ROW  # noqa: E402
 from translate.class_eval import (  # noqa: E402
@@ -105,6 +107,41 @@ def shipping_bar(pipeline: str, config: dict, compared: list[str]) -> tuple[tupl
             )
         return (("fid", BICUBIC_ROW, 0.0),) + tuple(("fid", label, 0.0) for label in compared)
     raise SystemExit(f"no shipping bar for {pipeline} checkpoints")
+
+
+def same_weights(parent: Path, candidate: Path) -> bool:
+    """Whether ``candidate`` holds ``parent``'s weights, as they are or cast to its dtype (a
+    checkpoint shipped in fp16 from that run's fp32 ``final``)."""
+    parent_tensors = load_file(parent / WEIGHTS_FILE)
+    candidate_tensors = load_file(candidate / WEIGHTS_FILE)
+    if parent_tensors.keys() != candidate_tensors.keys():
+        return False
+    return all(
+        torch.equal(parent_tensors[key].to(tensor.dtype), tensor) for key, tensor in candidate_tensors.items()
+    )
+
+
+def check_parent_compared(info: CheckpointInfo, compared: list[tuple[str, str]]) -> None:
+    """A gan-phase model's bar includes FID against each ``--compare`` row, meant to be the PSNR
+    model it was fine-tuned from: refuse when none of them holds that model's weights.
+
+    The parent is the run's ``--init`` (``initialised_from``). A model trained from scratch has
+    none and is not checked; a parent that no longer exists is named in a warning.
+    """
+    init = info.raw.get("initialised_from")
+    if info.pipeline != "srgan" or info.raw["config"].get("phase") != "gan" or not init:
+        return
+    try:
+        parent = read_checkpoint(init).path
+    except (FileNotFoundError, ValueError) as error:
+        print(f"warning: cannot check that --compare holds the model this one was fine-tuned from: {error}", file=sys.stderr)
+        return
+    if not any(same_weights(parent, read_checkpoint(other).path) for _, other in compared):
+        named = ", ".join(f"{label}={other}" for label, other in compared)
+        raise SystemExit(
+            f"{info.path}: fine-tuned from {init}, but no --compare checkpoint holds its weights ({named}); "
+            f"compare with the PSNR model it started from (its fp16 shipped copy counts)"
+        )
 
 
 RESERVED_ROWS = frozenset({MODEL_ROW, "identity", "nearest-neighbour", BICUBIC_ROW})
@@ -511,6 +548,7 @@ def ship(args: argparse.Namespace, destination: Path, examples: Path) -> float:
     info = read_checkpoint(final)
     compared = compared_checkpoints(args.compare)
     bar = shipping_bar(info.pipeline, info.raw["config"], [label for label, _ in compared])
+    check_parent_compared(info, compared)
     pipe = load_pipeline(final)
     extra = shipped_entries(info, args)
     save_checkpoint(pipe, destination, dtype=torch.float16, extra=extra)

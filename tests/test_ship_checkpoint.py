@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from conftest import load_script, tiny_pix2pix_config
+from translate import load_pipeline
 from translate.checkpoint import read_checkpoint, save_checkpoint
 from translate.config import apply_overrides
 from translate.imageio import bicubic_resize, save_image
@@ -108,3 +109,27 @@ def test_the_super_resolution_picture_has_a_column_per_model_between_bicubic_and
     crop, padding = ship_script.SR_GRID_CROP, 2
     # Crops of 160 × 160 (the images are larger), 4 columns (bicubic, 2 models, original), 2 rows.
     assert Image.open(tmp_path / "grid.png").size == (4 * (crop + padding) + padding, 2 * (crop + padding) + padding)
+
+
+def test_an_adversarial_model_must_be_compared_with_the_model_it_was_fine_tuned_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    torch.manual_seed(0)
+    tiny = ["scale=2", "generator.num_features=8", "generator.num_blocks=1"]
+    psnr_config = apply_overrides(SRGANConfig(), tiny)
+    parent = save_checkpoint(SRGAN(psnr_config), tmp_path / "runs" / "psnr" / "final")
+    shipped_parent = save_checkpoint(load_pipeline(parent), tmp_path / "shipped", dtype=torch.float16)
+    unrelated = save_checkpoint(SRGAN(psnr_config), tmp_path / "unrelated")
+    gan = SRGAN(apply_overrides(SRGANConfig(), [*tiny, "phase=gan"]))
+    model = read_checkpoint(save_checkpoint(gan, tmp_path / "gan", extra={"initialised_from": str(parent)}))
+
+    ship_script.check_parent_compared(model, [("SRResNet", str(parent))])
+    ship_script.check_parent_compared(model, [("SRResNet (fp16)", str(shipped_parent))])
+    with pytest.raises(SystemExit, match=f"fine-tuned from {parent}, but no --compare checkpoint holds its weights"):
+        ship_script.check_parent_compared(model, [("other", str(unrelated))])
+    # A parent that is gone cannot be checked: said, not fatal. A model trained from scratch is not checked.
+    orphan = read_checkpoint(save_checkpoint(gan, tmp_path / "orphan", extra={"initialised_from": str(tmp_path / "gone")}))
+    ship_script.check_parent_compared(orphan, [("other", str(unrelated))])
+    assert "cannot check that --compare holds the model this one was fine-tuned from" in capsys.readouterr().err
+    scratch = read_checkpoint(save_checkpoint(gan, tmp_path / "scratch"))
+    ship_script.check_parent_compared(scratch, [("other", str(unrelated))])
