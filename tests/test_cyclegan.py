@@ -14,8 +14,10 @@ from torch import Tensor, nn
 
 from translate import load_pipeline
 from translate.checkpoint import save_checkpoint
+from translate.cli import main
 from translate.config import ConfigError, apply_overrides
 from translate.data import DatasetError, UnpairedDataset
+from translate.infer import CONVERSION_RECORD
 from translate.pipelines.cyclegan import CycleGAN, CycleGANConfig, ImagePool
 
 TINY_CYCLEGAN = (
@@ -241,6 +243,30 @@ def test_checkpoint_holds_both_directions_by_domain_name(tmp_path: Path) -> None
     assert not torch.allclose(ab, ba)
     with pytest.raises(ValueError, match="unknown direction 'cat2dog'; choose one of: a2b, b2a, horse2zebra, zebra2horse"):
         loaded(image, direction="cat2dog")
+
+
+def test_convert_takes_each_spelling_of_a_direction_for_the_same_conversion(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """An output folder records its conversion: resuming it with another name for the same
+    direction carries on; the other direction, however spelled, is another conversion."""
+    checkpoint = save_checkpoint(CycleGAN(tiny_cyclegan_config("domain_a=horse", "domain_b=zebra")), tmp_path / "ckpt")
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(inputs / "0.png")
+
+    def convert(*direction: str) -> int:
+        return main(["convert", "--checkpoint", str(checkpoint), str(inputs), str(out), *direction])
+
+    assert convert("--direction", "horse2zebra") == 0
+    assert json.loads((out / CONVERSION_RECORD).read_text())["options"] == {"direction": "a2b"}
+    for same in ((), ("--direction", "a2b"), ("--direction", "AtoB"), ("--direction", "Horse2Zebra")):
+        assert convert(*same) == 0, same
+    capsys.readouterr()
+    assert convert("--direction", "zebra2horse") == 2
+    assert "holds the outputs of" in capsys.readouterr().err
+    assert convert("--direction", "cat2dog") == 2  # refused by the pipeline, naming the valid ones
+    assert "unknown direction 'cat2dog'" in capsys.readouterr().err
 
 
 def test_cli_trains_and_converts_both_directions(tmp_path: Path) -> None:

@@ -421,6 +421,11 @@ def test_outscale_resizes_after_the_network_and_checkpoints_round_trip(tmp_path:
     assert document["metadata"]["scale"] == 4 and document["metadata"]["phase"] == "psnr"
     assert torch.equal(load_pipeline(folder)(image), pipeline(image))
     assert get_pipeline_class("srgan") is SRGAN
+    # --outscale at the network's own scale is the default conversion (convert's record says so).
+    assert torch.equal(pipeline(image, outscale=4.0), pipeline(image))
+    config = pipeline.config
+    assert SRGAN.canonical_options(config, {"outscale": 4.0}) == {} == SRGAN.canonical_options(config, {})
+    assert SRGAN.canonical_options(config, {"outscale": 2.5}) == {"outscale": 2.5}
 
 
 # ---------------------------------------------------------------------------------- CLI

@@ -333,10 +333,9 @@ def cmd_convert(argv: Sequence[str]) -> int:
         overwrite=args.overwrite,
         check_precision=args.precision == "auto",
     )
-    checkpoint = read_checkpoint(args.checkpoint).path  # a missing or damaged checkpoint is named before the inputs
+    info = read_checkpoint(args.checkpoint)  # a missing or damaged checkpoint is named before the inputs
     plan = plan_outputs(args.input, args.output, args.format)
-    record = conversion_record(checkpoint, options)
-    recorded = check_resume(args.output, plan, record, args.overwrite)
+    record = conversion_record(info, options)
     device = resolve_device(args.device)
     onnxruntime = args.backend == "onnxruntime"
     if onnxruntime:
@@ -368,6 +367,8 @@ def cmd_convert(argv: Sequence[str]) -> int:
         else:
             pipeline = load_pipeline(args.checkpoint, device=local_device(device, distributed), precision=args.precision)
             check_pipeline_options(pipeline, options)
+        # After the options are known good: a misspelt one is named as such, not as another conversion.
+        recorded = check_resume(args.output, plan, record, args.overwrite)
         mine = shard_plan(plan, distributed.rank, distributed.world_size)
         if distributed.is_main and recorded is None:
             write_conversion_record(args.output, plan, record)

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from translate.checkpoint import WEIGHTS_FILE
+from translate.checkpoint import WEIGHTS_FILE, CheckpointInfo
 from translate.imageio import (
     LUMA_WEIGHTS,
     ImageData,
@@ -40,7 +40,7 @@ from translate.imageio import (
     save_image,
     to_8bit_levels,
 )
-from translate.pipelines import Pipeline
+from translate.pipelines import Pipeline, get_pipeline_class
 
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tif": ".tif", "tiff": ".tif"}
 
@@ -325,13 +325,15 @@ def _check_output_folder(folder: Path) -> None:
 CONVERSION_RECORD = ".translate-convert.json"
 
 
-def conversion_record(checkpoint: Path, options: dict[str, Any]) -> dict[str, Any]:
+def conversion_record(checkpoint: CheckpointInfo, options: dict[str, Any]) -> dict[str, Any]:
     """What decides the outputs' content: the checkpoint folder, its weights (retraining into the
-    same folder changes them) and the pipeline's options as given."""
+    same folder changes them) and the pipeline's options, each spelling of one choice written
+    alike (:meth:`Pipeline.canonical_options`)."""
+    canonical = get_pipeline_class(checkpoint.pipeline).canonical_options(checkpoint.config, options)
     return {
-        "checkpoint": str(checkpoint.resolve()),
-        "weights_sha256": file_sha256(checkpoint / WEIGHTS_FILE),
-        "options": {key: str(value) for key, value in sorted(options.items())},
+        "checkpoint": str(checkpoint.path.resolve()),
+        "weights_sha256": file_sha256(checkpoint.path / WEIGHTS_FILE),
+        "options": {key: str(value) for key, value in sorted(canonical.items())},
     }
 
 

@@ -191,6 +191,14 @@ class Pipeline(nn.Module, ABC):
         """Options ``__call__`` accepts beyond the images, with a line of help each."""
         return {}
 
+    @classmethod
+    def canonical_options(cls, config: Any, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` as the outputs see them, so that two spellings of one conversion compare
+        equal (a CycleGAN's ``horse2zebra`` and ``a2b``; an option given as its default). Read
+        from the config alone, before any weights load. Values the pipeline would refuse are
+        kept as given: calling it names them."""
+        return dict(options)
+
     @torch.inference_mode()
     def forward(
         self,

@@ -102,6 +102,18 @@ class ImagePool:
         self.images = [] if images is None else [image.to(device) for image in images]
 
 
+def _canonical_direction(config: CycleGANConfig, direction: str) -> str | None:
+    """``a2b`` or ``b2a`` for any spelling of a direction (case aside: ``AtoB``, ``horse2zebra``);
+    None for one that names neither."""
+    a, b = config.domain_a.lower(), config.domain_b.lower()
+    key = direction.lower()
+    if key in {"a2b", "atob", f"{a}2{b}"}:
+        return "a2b"
+    if key in {"b2a", "btoa", f"{b}2{a}"}:
+        return "b2a"
+    return None
+
+
 class CycleGAN(Pipeline):
     """Unpaired translation both ways.
 
@@ -187,13 +199,10 @@ class CycleGAN(Pipeline):
         Raises:
             ValueError: unknown direction; the message lists the valid ones.
         """
-        a, b = self.domains
-        forward = {"a2b", "atob", f"{a}2{b}".lower()}
-        backward = {"b2a", "btoa", f"{b}2{a}".lower()}
-        key = direction.lower()
-        if key in forward:
+        canonical = _canonical_direction(self.config, direction)
+        if canonical == "a2b":
             return self.generator_ab
-        if key in backward:
+        if canonical == "b2a":
             return self.generator_ba
         raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(self.direction_names())}")
 
@@ -361,6 +370,15 @@ class CycleGAN(Pipeline):
     # ------------------------------------------------------------------ inference
     def inference_options(self) -> dict[str, str]:
         return {"direction": f"one of {', '.join(self.direction_names())} (default a2b)"}
+
+    @classmethod
+    def canonical_options(cls, config: CycleGANConfig, options: dict[str, Any]) -> dict[str, Any]:
+        """Every spelling of a direction (``horse2zebra``, ``AtoB``, none) as ``a2b`` or ``b2a``."""
+        canonical = dict(options)
+        direction = _canonical_direction(config, str(options.get("direction", "a2b")))
+        if direction is not None:
+            canonical["direction"] = direction
+        return canonical
 
     def translate_batch(self, images: Tensor, direction: str = "a2b", **options: Any) -> Tensor:
         generator = self.generator_for(direction)

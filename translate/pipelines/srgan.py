@@ -414,6 +414,14 @@ class SRGAN(Pipeline):
     def inference_options(self) -> dict[str, str]:
         return {"outscale": "final size as a factor of the input (any positive number); default: the network's scale"}
 
+    @classmethod
+    def canonical_options(cls, config: SRGANConfig, options: dict[str, Any]) -> dict[str, Any]:
+        """``outscale`` equal to the network's own scale is the default: the same outputs."""
+        canonical = dict(options)
+        if canonical.get("outscale") is not None and canonical["outscale"] == config.scale:
+            del canonical["outscale"]
+        return canonical
+
     def translate_batch(self, images: Tensor, **options: Any) -> Tensor:
         self.generator.eval()
         with self.autocast():
