@@ -77,13 +77,14 @@ def sketch_to_edges(sketch: Image.Image, size: int) -> Image.Image:
 def takes_edge_drawings(context: PageContext, name: str) -> bool:
     """Whether checkpoint ``name`` translates edge drawings, which the sketchpad makes.
 
-    Told by its bundled held-out inputs: edge images are black lines on white, two grey levels.
-    A checkpoint without bundled examples is given the benefit of the doubt.
+    Told by its bundled held-out inputs: edge images are black lines on white, two grey levels,
+    every one of them. A checkpoint without bundled examples is given the benefit of the doubt.
     """
-    files = example_files(context, name)
-    if not files:
-        return True
-    with Image.open(files[0]) as image:
+    return all(_is_edge_drawing(path) for path in example_files(context, name))
+
+
+def _is_edge_drawing(path: Path) -> bool:
+    with Image.open(path) as image:
         pixels = np.asarray(image.convert("RGB"))
     grey = bool((pixels == pixels[..., :1]).all())
     return grey and set(np.unique(pixels).tolist()) <= {0, 255}

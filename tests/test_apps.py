@@ -33,8 +33,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from apps.app import Demo, build_app  # noqa: E402
-from apps.common import Limits, ModelCache, model_card_markdown  # noqa: E402
-from apps.pix2pix import sketch_to_edges  # noqa: E402
+from apps.common import Limits, ModelCache, PageContext, model_card_markdown  # noqa: E402
+from apps.pix2pix import sketch_to_edges, takes_edge_drawings  # noqa: E402
 
 SHIPPED = "edges2emoji-pix2pix"
 NOT_EDGES = "emoji-noto2openmoji-pix2pix"  # shipped, translates emoji drawings: no sketching
@@ -249,6 +249,20 @@ def test_only_checkpoints_trained_on_edges_take_sketches(client: Client, workdir
     result = client.predict(upload(ROOT / "examples" / NOT_EDGES / "A" / "cactus.png"), NOT_EDGES, api_name="/pix2pix")
     assert Image.open(result).size == (64, 64)
 
+
+def test_a_checkpoint_takes_sketches_only_when_all_its_inputs_are_edge_drawings(tmp_path: Path) -> None:
+    """The Sketch tab's picker: one bundled input that is not black-on-white lines is enough to
+    leave a checkpoint out, whichever file the folder lists first."""
+    context = PageContext(ModelCache({}), examples_root=tmp_path)
+    inputs = tmp_path / "mixed" / "A"
+    inputs.mkdir(parents=True)
+    edges = np.full((8, 8), 255, np.uint8)
+    edges[2:6, 4] = 0
+    Image.fromarray(edges).save(inputs / "a.png")
+    assert takes_edge_drawings(context, "mixed")
+    Image.fromarray(np.full((8, 8, 3), (200, 40, 40), np.uint8)).save(inputs / "z.png")
+    assert not takes_edge_drawings(context, "mixed")
+    assert takes_edge_drawings(context, "no-examples")  # nothing to tell by: offered
 
 # ---------------------------------------------------------------------------------- limits
 def test_too_many_pixels_is_refused_with_a_clear_message(client: Client, workdir: Path) -> None:
