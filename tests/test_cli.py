@@ -34,7 +34,7 @@ def translate(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -
 def test_train_resume_and_convert_a_folder(paired_folder: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     common = ["train", "pix2pix", "--data", str(paired_folder), "--out", str(run), *TINY_FLAGS, "--workers", "0"]
-    first = translate(*common, "--steps", "3", "--batch-size", "2", "--precision", "fp32")
+    first = translate(*common, "--steps", "3", "--batch-size", "2", "--precision", "fp32", "--description", "tiny test")
     assert first.returncode == 0, first.stderr
     assert (run / "final" / "model.safetensors").is_file() and (run / "run.json").is_file()
 
@@ -45,6 +45,17 @@ def test_train_resume_and_convert_a_folder(paired_folder: Path, tmp_path: Path) 
     assert resumed.returncode == 0, resumed.stderr
     config = json.loads((run / "final" / "config.json").read_text())
     assert config["training"]["step"] == 5 and config["training"]["data"]["pairs"] == 6
+    assert config["description"] == "tiny test"  # what the run was started with outlives a resume
+
+    # So does the checkpoint a fine-tuning started from.
+    tuned = tmp_path / "tuned"
+    started = translate("train", "pix2pix", "--data", str(paired_folder), "--out", str(tuned), "--init", str(run / "final"),
+                        "--steps", "2", "--workers", "0", "--precision", "fp32")
+    assert started.returncode == 0, started.stderr
+    resumed = translate("train", "pix2pix", "--out", str(tuned), "--resume", "--steps", "3", "--description", "tuned")
+    assert resumed.returncode == 0, resumed.stderr
+    config = json.loads((tuned / "final" / "config.json").read_text())
+    assert (config["description"], config["initialised_from"]) == ("tuned", str(run / "final"))
 
     inputs = tmp_path / "inputs"
     (inputs / "nested").mkdir(parents=True)

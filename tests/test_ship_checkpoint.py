@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,32 @@ def test_an_adversarial_model_must_be_compared_with_the_model_it_was_fine_tuned_
     assert "cannot check that --compare holds the model this one was fine-tuned from" in capsys.readouterr().err
     scratch = read_checkpoint(save_checkpoint(gan, tmp_path / "scratch"))
     ship_script.check_parent_compared(scratch, [("other", str(unrelated))])
+
+
+def test_a_ship_stopped_by_sigterm_leaves_the_shipped_folders_and_no_staging(tmp_path: Path) -> None:
+    """The end of a session sends SIGTERM: the old checkpoint and examples stay, whole."""
+    shipped, bundled = tmp_path / "checkpoints" / "m", tmp_path / "examples" / "m"
+    for folder in (shipped, bundled):
+        folder.mkdir(parents=True)
+        (folder / "old.txt").write_text("old")
+
+    def build(destination: Path, examples: Path) -> float:
+        (destination / "new.txt").write_text("half")
+        (examples / "new.png").write_text("half")
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the build")
+
+    with pytest.raises(KeyboardInterrupt):
+        ship_script.ship_atomically(shipped, bundled, build)
+    for folder in (shipped, bundled):
+        assert sorted(p.name for p in folder.parent.iterdir()) == ["m"]
+        assert [p.name for p in folder.iterdir()] == ["old.txt"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+
+    def complete(destination: Path, examples: Path) -> float:
+        (destination / "config.json").write_text("{}")
+        return 1.5
+
+    assert ship_script.ship_atomically(shipped, bundled, complete) == 1.5
+    assert [p.name for p in shipped.iterdir()] == ["config.json"]
+    assert sorted(p.name for p in bundled.parent.iterdir()) == ["m"]  # the empty staged examples removed

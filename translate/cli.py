@@ -129,6 +129,10 @@ def cmd_train(argv: Sequence[str]) -> int:
         config = from_dict(cls.config_class, run["config"], where=str(run_file))
         train_config = from_dict(TrainConfig, run["train"], where=str(run_file))
         data_root = args.data or Path(run["data"])
+        # What the run was started with (runs written before run.json kept it have none).
+        checkpoint_entries = dict(run.get("checkpoint_entries", {}))
+        if args.description:
+            checkpoint_entries["description"] = args.description
         resume_from = newest_checkpoint(args.out)
         if resume_from is None:
             print(f"warning: {args.out} has no complete checkpoint yet; starting from step 0", file=sys.stderr)
@@ -139,6 +143,9 @@ def cmd_train(argv: Sequence[str]) -> int:
             raise UsageError("--data DIR is required")
         data_root = args.data
         train_config = TrainConfig()
+        checkpoint_entries = {"description": args.description} if args.description else {}
+        if args.init:
+            checkpoint_entries["initialised_from"] = str(args.init)
         if args.init:
             info = read_checkpoint(args.init)
             if info.pipeline != pipeline_name:
@@ -170,7 +177,9 @@ def cmd_train(argv: Sequence[str]) -> int:
 
     distributed = init_distributed(resolve_device(train_config.device))
     try:
-        return _run_training(args, pipeline_name, cls, config, train_config, data_root, resume_from, distributed)
+        return _run_training(
+            args, pipeline_name, cls, config, train_config, data_root, resume_from, checkpoint_entries, distributed
+        )
     finally:
         shutdown_distributed()
 
@@ -183,6 +192,7 @@ def _run_training(
     train_config: TrainConfig,
     data_root: Path,
     resume_from: Path | None,
+    checkpoint_entries: dict[str, Any],
     distributed: DistributedContext,
 ) -> int:
     import torch
@@ -215,11 +225,8 @@ def _run_training(
             raise UsageError("--val-every needs --val-data DIR (or DATA/test, DATA/val, or DATA/testA + testB)")
         val_dataset = pipeline.build_dataset(val_root, train=False)
     if main:
-        write_run_file(args.out, pipeline, train_config, str(data_root))
-    description: dict[str, Any] = {"description": args.description} if args.description else {}
-    if args.init:
-        description["initialised_from"] = str(args.init)
-    trainer = Trainer(pipeline, dataset, args.out, train_config, val_dataset, description, distributed)
+        write_run_file(args.out, pipeline, train_config, str(data_root), checkpoint_entries)
+    trainer = Trainer(pipeline, dataset, args.out, train_config, val_dataset, checkpoint_entries, distributed)
     if main:
         ranks = f", {distributed.world_size} ranks" if distributed.enabled else ""
         print(

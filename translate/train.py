@@ -5,7 +5,7 @@ It knows nothing about GANs. Everything model-specific lives in the pipeline.
 A run directory holds::
 
     RUN_DIR/
-      run.json                  pipeline name, its config and the training settings
+      run.json                  pipeline name, its config, the training settings, description and --init
       checkpoints/step_NNNNNNNN/ config.json + model.safetensors (loadable) + training_state.pt
       best/                     the best held-out checkpoint (with validation)
       final/                    the checkpoint at the last step
@@ -690,13 +690,17 @@ class _Progress:
             self.bar.close()
 
 
-def write_run_file(run_dir: Path, pipeline: Pipeline, config: TrainConfig, data: str) -> None:
-    """Record what a ``--resume`` needs to rebuild the run."""
+def write_run_file(
+    run_dir: Path, pipeline: Pipeline, config: TrainConfig, data: str, checkpoint_entries: dict[str, Any]
+) -> None:
+    """Record what a ``--resume`` needs to rebuild the run, down to the entries every checkpoint's
+    config.json carries (``description``, ``initialised_from``)."""
     document = {
         "pipeline": pipeline.name,
         "config": to_dict(pipeline.config),
         "train": to_dict(config),
         "data": data,
+        "checkpoint_entries": checkpoint_entries,
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     temporary = run_dir / f".{RUN_FILE}.tmp"
