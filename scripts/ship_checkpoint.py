@@ -36,9 +36,10 @@ import argparse
 import csv
 import json
 import shutil
+import signal
 import sys
 from datetime import datetime, timezone
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -519,16 +520,28 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    # Built in hidden staging folders and moved into place only when the model passes the bar,
-    # so a failed attempt leaves the shipped checkpoint and examples as they were.
     shipped, bundled = ROOT / "checkpoints" / args.name, ROOT / "examples" / args.name
+    pipeline = read_checkpoint(args.run / "final").pipeline
+    by_class = pipeline == "cbn" or (pipeline == "cyclegan" and args.classifier is not None)
+    size_mb = ship_atomically(shipped, bundled, lambda destination, examples: (
+        ship_by_class if by_class else ship)(args, destination, examples))
+    print(f"shipped {shipped} ({size_mb:.1f} MB)" + (f"; examples in {bundled}" if bundled.exists() else ""))
+    return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def ship_atomically(shipped: Path, bundled: Path, build: Callable[[Path, Path], float]) -> float:
+    """Run ``build(staged checkpoint, staged examples)`` in hidden staging folders and move them
+    into place only when it returns (the model passed its bar), so a failed attempt, Ctrl-C or
+    SIGTERM (the end of a session) leaves the shipped checkpoint and examples as they were and
+    no staging folder behind. Returns what ``build`` returns."""
     destination, examples = atomic_folder(shipped), atomic_folder(bundled)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        pipeline = read_checkpoint(args.run / "final").pipeline
-        if pipeline == "cbn" or (pipeline == "cyclegan" and args.classifier is not None):
-            size_mb = ship_by_class(args, destination, examples)
-        else:
-            size_mb = ship(args, destination, examples)
+        result = build(destination, examples)
         commit_folder(destination, shipped)
         if any(examples.iterdir()):
             commit_folder(examples, bundled)
@@ -538,8 +551,9 @@ def main() -> int:
         shutil.rmtree(destination, ignore_errors=True)
         shutil.rmtree(examples, ignore_errors=True)
         raise
-    print(f"shipped {shipped} ({size_mb:.1f} MB)" + (f"; examples in {bundled}" if bundled.exists() else ""))
-    return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return result
 
 
 def ship(args: argparse.Namespace, destination: Path, examples: Path) -> float:
