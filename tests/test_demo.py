@@ -36,21 +36,23 @@ def test_demo_converts_every_shipped_checkpoints_examples(tmp_path: Path) -> Non
                     if target != source:
                         _assert_converted(ROOT / "examples" / name / source, tmp_path / name / f"{source}2{target}")
         else:
-            _assert_converted(ROOT / "examples" / name / "A", tmp_path / name)
+            _assert_converted(ROOT / "examples" / name / "A", tmp_path / name, scale=info.metadata.get("scale", 1))
         lines = [line for line in result.stdout.splitlines() if line.startswith(f"  {tmp_path / name}/")]
         assert lines, f"{name}'s results are not listed"
         # A checkpoint shipped below its bar says so beside its results (scripts/ship_checkpoint.py --below-bar).
         assert all(("below its shipping bar" in line) == bool(info.below_bar) for line in lines), lines
 
 
-def _assert_converted(inputs_folder: Path, outputs_folder: Path) -> None:
-    """One output per input, of the input's stem and size (beside convert's record of what made them)."""
+def _assert_converted(inputs_folder: Path, outputs_folder: Path, scale: int = 1) -> None:
+    """One output per input, of the input's stem and its size times the checkpoint's scale (beside
+    convert's record of what made them)."""
     inputs = sorted(inputs_folder.iterdir())
     outputs = sorted(p for p in outputs_folder.iterdir() if p.name != CONVERSION_RECORD)
     assert (outputs_folder / CONVERSION_RECORD).is_file()
     assert inputs and [p.stem for p in outputs] == [p.stem for p in inputs]
     for source, output in zip(inputs, outputs):
-        assert Image.open(output).size == Image.open(source).size
+        width, height = Image.open(source).size
+        assert Image.open(output).size == (width * scale, height * scale)
 
 
 def test_demo_redraws_class_examples_of_translation_checkpoints(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ EXPECTED = {
     "animals-cbn",
     "emoji-styles-cbn",
     "horse2zebra-cyclegan",
+    "photo-x4-srresnet",
 }
 
 
