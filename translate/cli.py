@@ -146,7 +146,6 @@ def cmd_train(argv: Sequence[str]) -> int:
         checkpoint_entries = {"description": args.description} if args.description else {}
         if args.init:
             checkpoint_entries["initialised_from"] = str(args.init)
-        if args.init:
             info = read_checkpoint(args.init)
             if info.pipeline != pipeline_name:
                 raise UsageError(f"--init {args.init} is a {info.pipeline} checkpoint, not {pipeline_name}")
