@@ -537,7 +537,8 @@ def ship_atomically(shipped: Path, bundled: Path, build: Callable[[Path, Path], 
     """Run ``build(staged checkpoint, staged examples)`` in hidden staging folders and move them
     into place only when it returns (the model passed its bar), so a failed attempt, Ctrl-C or
     SIGTERM (the end of a session) leaves the shipped checkpoint and examples as they were and
-    no staging folder behind. Returns what ``build`` returns."""
+    no staging folder behind. A build that bundles no examples removes the ones an earlier ship
+    left, which belonged to another model. Returns what ``build`` returns."""
     destination, examples = atomic_folder(shipped), atomic_folder(bundled)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -545,8 +546,9 @@ def ship_atomically(shipped: Path, bundled: Path, build: Callable[[Path, Path], 
         commit_folder(destination, shipped)
         if any(examples.iterdir()):
             commit_folder(examples, bundled)
-        else:  # generation models have no inputs to bundle
+        else:  # generation models have no inputs to bundle; an earlier model's examples go too
             shutil.rmtree(examples)
+            shutil.rmtree(bundled, ignore_errors=True)
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)
         shutil.rmtree(examples, ignore_errors=True)
