@@ -242,6 +242,25 @@ def test_high_resolution_crops_get_bicubic_inputs_drawn_from_the_seed(tmp_path: 
         HighResolutionDataset(root, 2, HighResDataConfig(image_size=96))
 
 
+def test_validation_scores_larger_centre_crops_when_asked(tmp_path: Path) -> None:
+    """data.val_image_size: validation reads crops nearer the whole images translate eval scores."""
+    root = _save_hr_folder(tmp_path / "photos")  # 48-pixel images
+    Image.new("RGB", (40, 60)).save(root / "test" / "narrow.png")  # fits 32, not 48
+    config = HighResDataConfig(image_size=32, val_image_size=48)
+    held_out = HighResolutionDataset(root, 2, config, train=False)
+    assert held_out[0]["a"].shape == (3, 24, 24) and held_out[0]["b"].shape == (3, 48, 48)
+    assert held_out.skipped[0][0].name == "narrow.png" and "(data.val_image_size)" in held_out.skipped[0][1]
+    assert torch.equal(held_out[0]["b"], load_image(held_out.files[0]).pixels)  # the whole 48-pixel image
+    assert HighResolutionDataset(root, 2, config)[(0, 3)]["b"].shape == (3, 32, 32)  # training crops unchanged
+    assert len(HighResolutionDataset(root, 2, HighResDataConfig(image_size=32), train=False)) == 3
+    with pytest.raises(DatasetError, match="data.val_image_size 47 must be a positive multiple of the scale 2"):
+        HighResolutionDataset(root, 2, HighResDataConfig(image_size=32, val_image_size=47), train=False)
+    with pytest.raises(ConfigError, match="data.val_image_size: 30 must be a multiple of the scale 4"):
+        SRGAN(tiny_config("scale=4", "data.image_size=32", "data.val_image_size=30"))
+    with pytest.raises(ConfigError, match="data.val_image_size: generator.kind=rrdb at scale 2 needs a multiple of 4"):
+        SRGAN(tiny_config("generator.kind=rrdb", "data.image_size=28", "data.val_image_size=30"))
+
+
 def test_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match="scale: generator.kind=rrdb upscales by 2, 4, got 3"):
         SRGAN(tiny_config("scale=3", "generator.kind=rrdb"))

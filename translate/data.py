@@ -615,6 +615,9 @@ class UnpairedDataset(Dataset):
 @dataclass(frozen=True)
 class HighResDataConfig:
     image_size: int = option(96, "side of the high-resolution training crops (SRGAN: 96); inputs: image_size / scale")
+    val_image_size: int = option(
+        0, "side of the centre crops validation scores (0 = image_size); larger crops read closer to translate eval"
+    )
     channels: int = option(3, "image channels, in and out: 1 (grey) or 3 (RGB)")
     flip: bool = option(True, "random flips and 90° rotations of the crops (the 8 symmetries of a square)")
     blur: float = option(0.0, "probability of a Gaussian blur of the high-resolution crop before downscaling")
@@ -639,18 +642,23 @@ class HighResolutionDataset(Dataset):
         root: a folder of high-resolution images (``train/`` or ``test/`` is picked inside it
             when present); in an ``A/`` + ``B/`` pair folder (``translate data build lowres``)
             the high-resolution ``B/`` side is read.
-        scale: the downscaling factor; ``config.image_size`` must be a multiple of it.
+        scale: the downscaling factor; ``config.image_size`` (and ``val_image_size``) must be a
+            multiple of it.
         config: crop size, channels, symmetries and degradations.
-        train: random crops and symmetries when True; the centre crop when False (degradations,
-            if any, are then drawn from the image index, the same at every validation).
+        train: random crops and symmetries when True; the centre crop when False, of
+            ``config.val_image_size`` when set (degradations, if any, are then drawn from the
+            image index, the same at every validation).
 
     Items are dicts ``{"a": [C, s / scale, s / scale], "b": [C, s, s], "index": int}`` in [0, 1],
     ``s = config.image_size``: ``a`` the low-resolution input, ``b`` the high-resolution target.
     """
 
     def __init__(self, root: str | os.PathLike, scale: int, config: HighResDataConfig, train: bool = True) -> None:
-        if scale < 1 or config.image_size < scale or config.image_size % scale:
-            raise DatasetError(f"data.image_size {config.image_size} must be a positive multiple of the scale {scale}")
+        for key, value in (("image_size", config.image_size), ("val_image_size", config.val_image_size)):
+            if (key == "image_size" or value) and (value < scale or value % scale):
+                raise DatasetError(f"data.{key} {value} must be a positive multiple of the scale {scale}")
+        crop_key = "data.val_image_size" if (not train and config.val_image_size) else "data.image_size"
+        self.crop_size = config.val_image_size if crop_key == "data.val_image_size" else config.image_size
         if config.channels not in (1, 3):
             raise DatasetError(f"data.channels must be 1 or 3, got {config.channels}")
         self.root = split_folder(Path(root), train)
@@ -664,7 +672,7 @@ class HighResolutionDataset(Dataset):
         self.skipped: list[tuple[Path, str]] = []
         self.files: list[Path] = []
         for path in list_images(self.folder):
-            reason = _too_small(path, config.image_size)
+            reason = _too_small(path, self.crop_size, crop_key)
             if reason is None:
                 self.files.append(path)
             else:
@@ -673,7 +681,7 @@ class HighResolutionDataset(Dataset):
         if not self.files:
             detail = f" (first problem: {self.skipped[0][0]}: {self.skipped[0][1]})" if self.skipped else ""
             raise DatasetError(f"{self.folder}: no usable high-resolution images{detail}")
-        size = config.image_size
+        size = self.crop_size
         crop: list[Any] = [A.RandomCrop(size, size) if train else A.CenterCrop(size, size)]
         if train and config.flip:
             crop += [A.HorizontalFlip(p=0.5), A.RandomRotate90(p=1.0)]
@@ -714,20 +722,21 @@ class HighResolutionDataset(Dataset):
         # Separate streams per stage, so turning a degradation on leaves the crops unchanged.
         self.blur.set_random_seed((draw_seed + 1) % 2**32)
         blurred = _chw(self.blur(image=high)["image"])
-        size = self.config.image_size // self.scale
+        size = self.crop_size // self.scale
         low = _hwc(bicubic_resize(blurred, (size, size)))
         self.degrade.set_random_seed((draw_seed + 2) % 2**32)
         low = to_8bit_levels(_chw(self.degrade(image=low)["image"]))
         return {"a": low, "b": _chw(high), "index": current}
 
 
-def _too_small(path: Path, size: int) -> str | None:
-    """Why ``path`` cannot give a ``size``-pixel crop (unreadable or too small), or None."""
+def _too_small(path: Path, size: int, key: str = "data.image_size") -> str | None:
+    """Why ``path`` cannot give a ``size``-pixel crop (unreadable or too small), or None; ``key``
+    names the setting the size comes from."""
     reason = _probe(path)
     if reason is not None:
         return reason
     with Image.open(path) as image:
         width, height = image.size
     if min(width, height) < size:
-        return f"{width}×{height} is smaller than the {size}-pixel crop (data.image_size)"
+        return f"{width}×{height} is smaller than the {size}-pixel crop ({key})"
     return None

@@ -177,18 +177,22 @@ def _check_config(config: SRGANConfig) -> None:
     if config.loss.perceptual == "vgg" and config.loss.vgg_layer not in VGG19_LAYERS:
         choices = ", ".join(VGG19_LAYERS)
         raise ConfigError(f"loss.vgg_layer: unknown layer {config.loss.vgg_layer!r}; choose one of: {choices}")
-    size = config.data.image_size
-    if size < config.scale or size % config.scale:
-        raise ConfigError(f"data.image_size: {size} must be a multiple of the scale {config.scale}")
     # The low-resolution crop (size / scale) must fit the generator's input multiple: ×2 RRDB
     # folds 2×2 blocks into channels (RRDBGenerator.size_multiple = 4 // scale), so its sides are even.
     input_multiple = 4 // config.scale if config.generator.kind == "rrdb" else 1
-    if size % (config.scale * input_multiple):
-        raise ConfigError(
-            f"data.image_size: generator.kind={config.generator.kind} at scale {config.scale} needs a multiple of "
-            f"{config.scale * input_multiple}, got {size} (its image_size / {config.scale} inputs need sides "
-            f"that are multiples of {input_multiple})"
-        )
+    crops = {"image_size": config.data.image_size}
+    if config.data.val_image_size:
+        crops["val_image_size"] = config.data.val_image_size
+    for key, crop in crops.items():
+        if crop < config.scale or crop % config.scale:
+            raise ConfigError(f"data.{key}: {crop} must be a multiple of the scale {config.scale}")
+        if crop % (config.scale * input_multiple):
+            raise ConfigError(
+                f"data.{key}: generator.kind={config.generator.kind} at scale {config.scale} needs a multiple of "
+                f"{config.scale * input_multiple}, got {crop} (its {key} / {config.scale} inputs need sides "
+                f"that are multiples of {input_multiple})"
+            )
+    size = config.data.image_size
     if config.phase == "gan" and config.discriminator.kind == "vgg" and size % 16:
         raise ConfigError(
             f"data.image_size: the vgg discriminator needs a multiple of 16, got {size} "
