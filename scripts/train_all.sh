@@ -66,5 +66,5 @@ train emoji-noto2openmoji-cyclegan-v2 cyclegan --data data/emoji64 --steps 8000 
   --set domain_a=noto --set domain_b=openmoji \
   --description "Noto Color Emoji drawings to the OpenMoji style and back, 64×64, trained unpaired"
 
-# Last, the super-resolution queue (about 1.6 h: 4k psnr steps, then 1.5k gan steps).
+# Last, the super-resolution queue (about 2.3 h: two psnr runs of 4k steps, then 1.5k gan steps).
 bash scripts/train_sr.sh

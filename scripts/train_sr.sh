@@ -56,7 +56,7 @@ fi
 # continuation 4,000 steps, 47 min; gan 1,500 steps at 8.6 img/s with the VGG-style discriminator).
 # runs/ may not outlive a session on this workplace, so the psnr phase is two runs of 4,000 steps,
 # the second fine-tuned from the first's weights (a first 20k-step run was lost at step 10,830).
-# A first 20k-step run read validation PSNR-Y 36.61, 38.99, 39.55, 39.92 dB at steps 1k-4k on the
+# That run read validation PSNR-Y 36.61, 38.99, 39.55, 39.92 dB at steps 1k-4k on the
 # 96-px centres of the held-out crops, which overstate the gain: on the model card's full 384-px
 # crops the first 4,000 steps score 38.49 against bicubic's 37.70, below the 1.0 dB bar. The
 # continuation therefore validates on the full crops (data.val_image_size=384).

@@ -650,15 +650,19 @@ class HighResolutionDataset(Dataset):
             image index, the same at every validation).
 
     Items are dicts ``{"a": [C, s / scale, s / scale], "b": [C, s, s], "index": int}`` in [0, 1],
-    ``s = config.image_size``: ``a`` the low-resolution input, ``b`` the high-resolution target.
+    ``s = crop_size`` (``config.image_size``, or ``val_image_size`` when set and not ``train``):
+    ``a`` the low-resolution input, ``b`` the high-resolution target.
     """
 
     def __init__(self, root: str | os.PathLike, scale: int, config: HighResDataConfig, train: bool = True) -> None:
-        for key, value in (("image_size", config.image_size), ("val_image_size", config.val_image_size)):
-            if (key == "image_size" or value) and (value < scale or value % scale):
-                raise DatasetError(f"data.{key} {value} must be a positive multiple of the scale {scale}")
+        sizes = {"data.image_size": config.image_size}
+        if config.val_image_size:
+            sizes["data.val_image_size"] = config.val_image_size
+        for key, size in sizes.items():
+            if scale < 1 or size < scale or size % scale:
+                raise DatasetError(f"{key} {size} must be a positive multiple of the scale {scale}")
         crop_key = "data.val_image_size" if (not train and config.val_image_size) else "data.image_size"
-        self.crop_size = config.val_image_size if crop_key == "data.val_image_size" else config.image_size
+        self.crop_size = sizes[crop_key]
         if config.channels not in (1, 3):
             raise DatasetError(f"data.channels must be 1 or 3, got {config.channels}")
         self.root = split_folder(Path(root), train)
