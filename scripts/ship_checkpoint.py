@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from translate import load_pipeline  # noqa: E402
-from translate.checkpoint import WEIGHTS_FILE, CheckpointInfo, read_checkpoint, save_checkpoint  # noqa: E402
+from translate.checkpoint import WEIGHTS_FILE, CheckpointError, CheckpointInfo, read_checkpoint, save_checkpoint  # noqa: E402
 from translate.class_eval import IDENTITY_ROW, MEAN, REAL_HELD_OUT_ROW, REAL_TRAINING_ROW  # noqa: E402
 from translate.class_eval import MODEL_ROW as CLASS_MODEL_ROW  # noqa: E402
 from translate.class_eval import (  # noqa: E402
@@ -257,6 +257,47 @@ def training_summary(run: Path) -> dict[str, float]:
         if 0 < gap < 600:  # a longer gap is a pause between sessions, not training
             seconds += gap
     return {"hours": seconds / 3600, "images_per_s": sum(float(r["images_per_s"]) for r in rows) / max(len(rows), 1)}
+
+
+def lineage(run: Path, info: CheckpointInfo) -> list[dict]:
+    """The runs a checkpoint was fine-tuned from, oldest first, then its own: each with its path,
+    steps and (where its log.csv is beside it) hours, so a card counts all the training behind a
+    model and not only its last run. The chain ends where ``initialised_from`` does, or at a
+    checkpoint that cannot be read (named, with hours unknown)."""
+    links = [{"path": str(run), "steps": info.raw.get("training", {}).get("step"), "hours": training_summary(run)["hours"]}]
+    parent, seen = info.raw.get("initialised_from"), {str(info.path.resolve())}
+    while parent:
+        try:
+            found = read_checkpoint(parent)
+        except CheckpointError:
+            links.append({"path": str(parent), "steps": None, "hours": None})
+            break
+        if str(found.path.resolve()) in seen:  # a loop of copies: count each checkpoint once
+            break
+        seen.add(str(found.path.resolve()))
+        folder = found.path.parent if found.path.name == "final" else found.path
+        hours = training_summary(folder)["hours"] if (folder / "log.csv").is_file() else None
+        links.append({"path": str(found.path), "steps": found.raw.get("training", {}).get("step"), "hours": hours})
+        parent = found.raw.get("initialised_from")
+    return links[::-1]
+
+
+def lineage_line(links: list[dict]) -> str:
+    """One card line for a fine-tuned model: each run of its chain and the totals ('' when trained
+    from scratch). Totals are only given when every link's figure is known."""
+    if len(links) < 2:
+        return ""
+    def described(link: dict) -> str:
+        steps = f"{link['steps']:,} steps" if link["steps"] is not None else "steps unknown"
+        hours = f", {link['hours']:.2f} h" if link["hours"] is not None else ""
+        return f"`{link['path']}` ({steps}{hours})"
+    chain = " → ".join(described(link) for link in links)
+    totals = []
+    if all(link["steps"] is not None for link in links):
+        totals.append(f"{sum(link['steps'] for link in links):,} steps")
+    if all(link["hours"] is not None for link in links):
+        totals.append(f"{sum(link['hours'] for link in links):.2f} hours")
+    return f"- With the runs it was fine-tuned from: {chain}" + (f"; {' and '.join(totals)} in all." if totals else ".") + "\n"
 
 
 def fp16_agreement(fp32_folder: Path, fp16_folder: Path, inputs: list[torch.Tensor]) -> float:
@@ -635,7 +676,7 @@ bundled in `examples/{args.name}/` for `make demo` and the tests.
   last {100 * config["optim"]["decay_fraction"]:.0f}%), EMA {settings.get("ema_decay")} of the generator weights (shipped).
 - {summary["hours"]:.2f} hours on a 2-core CPU in {training.get("precision")} ({"channels_last" if training.get("channels_last") else "contiguous"}),
   {summary["images_per_s"]:.1f} images/s.
-- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst held-out image) of the fp32 weights.
+{lineage_line(lineage(args.run, info))}- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst held-out image) of the fp32 weights.
 
 Reproduce:
 
@@ -918,7 +959,7 @@ def ship_by_class(args: argparse.Namespace, destination: Path, examples: Path) -
   generator weights (shipped).
 - {summary["hours"]:.2f} hours on a 2-core CPU in {training.get("precision")} ({"channels_last" if training.get("channels_last") else "contiguous"}),
   {summary["images_per_s"]:.1f} images/s.
-- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst check) of the fp32 weights.
+{lineage_line(lineage(args.run, info))}- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst check) of the fp32 weights.
 
 Reproduce:
 

@@ -164,3 +164,36 @@ def test_a_ship_stopped_by_sigterm_leaves_the_shipped_folders_and_no_staging(tmp
     assert ship_script.ship_atomically(shipped, bundled, complete) == 1.5
     assert [p.name for p in shipped.iterdir()] == ["config.json"]
     assert list(bundled.parent.iterdir()) == []  # no staging left, and the old model's examples gone
+
+
+def _log(run: Path, seconds: list[float]) -> None:
+    rows = "".join(f"{10 * i},{t},16.0\n" for i, t in enumerate(seconds))
+    (run / "log.csv").write_text("step,time,images_per_s\n" + rows)
+
+
+def test_a_fine_tuned_card_counts_every_run_behind_the_model(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    tiny = apply_overrides(SRGANConfig(), ["scale=2", "generator.num_features=8", "generator.num_blocks=1"])
+    first = save_checkpoint(SRGAN(tiny), tmp_path / "first" / "final", extra={"training": {"step": 4000}})
+    _log(first.parent, list(range(0, 3601, 300)))  # one hour, logged every 5 minutes
+    second = save_checkpoint(SRGAN(tiny), tmp_path / "second" / "final",
+                             extra={"training": {"step": 3000}, "initialised_from": str(first)})
+    _log(second.parent, [*range(0, 1801, 300), 5000])  # the gap of 3,200 s is a pause between sessions: half an hour
+    third = save_checkpoint(SRGAN(tiny), tmp_path / "third" / "final",
+                            extra={"training": {"step": 1000}, "initialised_from": str(second)})
+    _log(third.parent, [0, 360])
+
+    links = ship_script.lineage(third.parent, read_checkpoint(third))
+    assert [(link["steps"], round(link["hours"], 2)) for link in links] == [(4000, 1.0), (3000, 0.5), (1000, 0.1)]
+    line = ship_script.lineage_line(links)
+    assert line.startswith(f"- With the runs it was fine-tuned from: `{first}` (4,000 steps, 1.00 h) → `{second}`")
+    assert line.endswith("; 8,000 steps and 1.60 hours in all.\n")
+
+    # A parent that is gone ends the chain, named, and no total is claimed for what cannot be counted.
+    orphan = save_checkpoint(SRGAN(tiny), tmp_path / "orphan" / "final",
+                             extra={"training": {"step": 500}, "initialised_from": str(tmp_path / "gone")})
+    _log(orphan.parent, [0, 360])
+    line = ship_script.lineage_line(ship_script.lineage(orphan.parent, read_checkpoint(orphan)))
+    assert f"`{tmp_path / 'gone'}` (steps unknown)" in line and "in all" not in line
+    # A model trained from scratch has no such line.
+    assert ship_script.lineage_line(ship_script.lineage(first.parent, read_checkpoint(first))) == ""
