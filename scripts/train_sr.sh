@@ -94,7 +94,8 @@ train photo-x4-srresnet-cont2 srgan "${COMMON[@]}" --steps 4000 --init runs/phot
 # norm it did not learn in 500 steps); lr 1e-4 for both networks (SRGAN, ESRGAN).
 # Earlier recipes, with ESRGAN's weights (pixel 1e-2, feature matching 1): the feature term was 5
 # to 15 times the others and the generator chased a discriminator still learning, adding banding;
-# each made FID worse than its SRResNet (README, SRGAN section).
+# each made FID worse than its SRResNet (README, SRGAN section). Not shipped either: this one
+# (3,000 steps, 51 min) drifted too, to PSNR-Y 37.52 and FID 92.4, worse than bicubic's 64.6.
 train photo-x4-srgan srgan "${COMMON[@]}" --steps 3000 --init runs/photo-x4-srresnet-cont2/final \
   --set data.val_image_size=384 \
   --set phase=gan --set loss.perceptual=feature_matching --set loss.perceptual_weight=0.1 \
