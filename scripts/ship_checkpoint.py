@@ -259,26 +259,25 @@ def training_summary(run: Path) -> dict[str, float]:
     return {"hours": seconds / 3600, "images_per_s": sum(float(r["images_per_s"]) for r in rows) / max(len(rows), 1)}
 
 
-def lineage(run: Path, info: CheckpointInfo) -> list[dict]:
+def lineage(info: CheckpointInfo) -> list[dict]:
     """The runs a checkpoint was fine-tuned from, oldest first, then its own: each with its path,
-    steps and (where its log.csv is beside it) hours, so a card counts all the training behind a
+    steps and (where its run's log.csv is found) hours, so a card counts all the training behind a
     model and not only its last run. The chain ends where ``initialised_from`` does, or at a
-    checkpoint that cannot be read (named, with hours unknown)."""
-    links = [{"path": str(run), "steps": info.raw.get("training", {}).get("step"), "hours": training_summary(run)["hours"]}]
-    parent, seen = info.raw.get("initialised_from"), {str(info.path.resolve())}
-    while parent:
-        try:
-            found = read_checkpoint(parent)
-        except CheckpointError:
-            links.append({"path": str(parent), "steps": None, "hours": None})
-            break
-        if str(found.path.resolve()) in seen:  # a loop of copies: count each checkpoint once
-            break
-        seen.add(str(found.path.resolve()))
-        folder = found.path.parent if found.path.name == "final" else found.path
-        hours = training_summary(folder)["hours"] if (folder / "log.csv").is_file() else None
+    checkpoint that cannot be read (named, with steps and hours unknown)."""
+    links: list[dict] = []
+    seen: set[Path] = set()
+    found: CheckpointInfo | None = info
+    while found is not None and found.path.resolve() not in seen:  # a loop of copies counts each once
+        seen.add(found.path.resolve())
+        run = found.path.parent if found.path.name == "final" else found.path
+        hours = training_summary(run)["hours"] if (run / "log.csv").is_file() else None
         links.append({"path": str(found.path), "steps": found.raw.get("training", {}).get("step"), "hours": hours})
-        parent = found.raw.get("initialised_from")
+        parent, found = found.raw.get("initialised_from"), None
+        if parent:
+            try:
+                found = read_checkpoint(parent)
+            except CheckpointError:
+                links.append({"path": str(parent), "steps": None, "hours": None})
     return links[::-1]
 
 
@@ -676,7 +675,7 @@ bundled in `examples/{args.name}/` for `make demo` and the tests.
   last {100 * config["optim"]["decay_fraction"]:.0f}%), EMA {settings.get("ema_decay")} of the generator weights (shipped).
 - {summary["hours"]:.2f} hours on a 2-core CPU in {training.get("precision")} ({"channels_last" if training.get("channels_last") else "contiguous"}),
   {summary["images_per_s"]:.1f} images/s.
-{lineage_line(lineage(args.run, info))}- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst held-out image) of the fp32 weights.
+{lineage_line(lineage(info))}- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst held-out image) of the fp32 weights.
 
 Reproduce:
 
@@ -959,7 +958,7 @@ def ship_by_class(args: argparse.Namespace, destination: Path, examples: Path) -
   generator weights (shipped).
 - {summary["hours"]:.2f} hours on a 2-core CPU in {training.get("precision")} ({"channels_last" if training.get("channels_last") else "contiguous"}),
   {summary["images_per_s"]:.1f} images/s.
-{lineage_line(lineage(args.run, info))}- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst check) of the fp32 weights.
+{lineage_line(lineage(info))}- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst check) of the fp32 weights.
 
 Reproduce:
 

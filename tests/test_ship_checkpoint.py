@@ -183,7 +183,7 @@ def test_a_fine_tuned_card_counts_every_run_behind_the_model(tmp_path: Path) -> 
                             extra={"training": {"step": 1000}, "initialised_from": str(second)})
     _log(third.parent, [0, 360])
 
-    links = ship_script.lineage(third.parent, read_checkpoint(third))
+    links = ship_script.lineage(read_checkpoint(third))
     assert [(link["steps"], round(link["hours"], 2)) for link in links] == [(4000, 1.0), (3000, 0.5), (1000, 0.1)]
     line = ship_script.lineage_line(links)
     assert line.startswith(f"- With the runs it was fine-tuned from: `{first}` (4,000 steps, 1.00 h) → `{second}`")
@@ -193,7 +193,7 @@ def test_a_fine_tuned_card_counts_every_run_behind_the_model(tmp_path: Path) -> 
     orphan = save_checkpoint(SRGAN(tiny), tmp_path / "orphan" / "final",
                              extra={"training": {"step": 500}, "initialised_from": str(tmp_path / "gone")})
     _log(orphan.parent, [0, 360])
-    line = ship_script.lineage_line(ship_script.lineage(orphan.parent, read_checkpoint(orphan)))
+    line = ship_script.lineage_line(ship_script.lineage(read_checkpoint(orphan)))
     assert f"`{tmp_path / 'gone'}` (steps unknown)" in line and "in all" not in line
     # A model trained from scratch has no such line.
-    assert ship_script.lineage_line(ship_script.lineage(first.parent, read_checkpoint(first))) == ""
+    assert ship_script.lineage_line(ship_script.lineage(read_checkpoint(first))) == ""
