@@ -28,6 +28,7 @@ from translate.infer import ConvertSettings, convert_files, translate_image
 from translate.losses import feature_matching_loss, relativistic_discriminator_loss, relativistic_generator_loss
 from translate.metrics import psnr_y
 from translate.networks.sr import (
+    HighPassInput,
     PixelShuffleUpsampler,
     RRDBGenerator,
     SRResNetGenerator,
@@ -118,6 +119,32 @@ def test_vgg_discriminator_judges_fixed_crops_and_exposes_features() -> None:
     assert [f.shape[1] for f in features] == [8, 8, 16, 16, 32, 32, 64, 64] and features[-1].shape[-1] == 2
     with pytest.raises(ValueError, match="discriminator.kind=patch for any size"):
         discriminator(torch.rand(1, 3, 48, 48))
+
+
+def test_a_high_pass_discriminator_sees_detail_only_and_keeps_its_features_reachable() -> None:
+    torch.manual_seed(0)
+    config = tiny_config("phase=gan", "discriminator.kind=patch", "discriminator.high_pass_sigma=1.0")
+    judge = SRGAN(config).discriminator
+    assert isinstance(judge, HighPassInput) and judge.kernel_size == 7
+    judge.eval()
+    image = shapes_image(32, seed=3)[None]
+    # Detail is what separates an image from its blur: a flat image has none, whatever its grey,
+    # and a smooth ramp has almost none, while the discs' edges do.
+    flat = judge.high_pass(torch.full((1, 3, 32, 32), 0.7))
+    assert flat.abs().max() < 1e-6
+    ramp = torch.linspace(0, 1, 32).expand(1, 3, 32, 32)
+    assert judge.high_pass(ramp)[..., 4:-4, 4:-4].abs().max() < 1e-5
+    assert judge.high_pass(image).abs().max() > 0.1
+    assert torch.allclose(judge(torch.full((1, 3, 32, 32), 0.7)), judge(torch.full((1, 3, 32, 32), 0.2)), atol=1e-6)
+    logits, features = logits_and_features(judge, image)
+    assert torch.allclose(logits, judge(image)) and len(features) == 4
+    detail = judge.high_pass(image)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the detail is taken in float32 all the same
+        assert torch.equal(judge.high_pass(image), detail)
+    vgg = SRGAN(tiny_config("phase=gan", "discriminator.high_pass_sigma=0.5")).discriminator
+    assert isinstance(vgg, HighPassInput) and isinstance(vgg.discriminator, VGGStyleDiscriminator)
+    assert len(logits_and_features(vgg, image)[1]) == 8
+    assert not isinstance(SRGAN(tiny_config("phase=gan")).discriminator, HighPassInput)  # 0 = the whole image
 
 
 # ---------------------------------------------------------------------------------- losses
@@ -271,6 +298,10 @@ def test_config_errors_name_the_key() -> None:
         SRGAN(tiny_config("loss.vgg_layer=relu5_5"))
     with pytest.raises(ConfigError, match="data.channels: must be 1 .grey. or 3"):
         SRGAN(tiny_config("data.channels=4"))
+    with pytest.raises(ConfigError, match="discriminator.high_pass_sigma: must be 0 .off. or positive, got -1.0"):
+        SRGAN(tiny_config("phase=gan", "discriminator.high_pass_sigma=-1"))
+    with pytest.raises(ConfigError, match="optim.discriminator_warmup: must be 0 or more steps, got -5"):
+        SRGAN(tiny_config("phase=gan", "optim.discriminator_warmup=-5"))
 
 
 def test_config_refuses_crops_the_generator_cannot_take_and_wgan_with_batch_norm() -> None:
@@ -357,6 +388,30 @@ def test_gan_phase_step_trains_both_networks(discriminator: tuple[str, str]) -> 
     assert unchanged["generator"] == [] and unchanged["discriminator"] in ([], ["classifier.3.bias"])
     psnr_only = SRGAN(tiny_config())
     assert psnr_only.discriminator is None and set(psnr_only.training_modules()) == {"generator"}
+
+
+def test_discriminator_warmup_trains_the_discriminator_alone_for_its_first_steps() -> None:
+    torch.manual_seed(0)
+    config = tiny_config("phase=gan", "discriminator.kind=patch", "loss.perceptual=none", "optim.discriminator_warmup=2")
+    pipeline = SRGAN(config)
+    pipeline.setup_training(10)
+    high = torch.stack([shapes_image(32, seed) for seed in range(2)])
+    batch = {"a": bicubic_resize(high, (16, 16)), "b": high, "index": torch.arange(2)}
+
+    def snapshot(module: nn.Module) -> list[torch.Tensor]:
+        return [p.detach().clone() for p in module.parameters()]
+
+    def moved(module: nn.Module, before: list[torch.Tensor]) -> bool:
+        return any(not torch.equal(p, b) for p, b in zip(module.parameters(), before))
+
+    generator, discriminator = snapshot(pipeline.generator), snapshot(pipeline.discriminator)
+    for step in (0, 1):
+        assert set(pipeline.training_step(batch, step)) == {"d"}
+    assert not moved(pipeline.generator, generator) and moved(pipeline.discriminator, discriminator)
+    assert all(p.grad is None for p in pipeline.generator.parameters())
+    # After the warm-up both learn (steps count within the run: a run resumed past it does not repeat it).
+    assert set(pipeline.training_step(batch, 2)) == {"d", "g_gan", "g_l1"}
+    assert moved(pipeline.generator, generator)
 
 
 def test_gan_phase_step_with_vgg_features_moves_the_generator_and_keeps_vgg_fixed(tmp_path: Path) -> None:

@@ -358,16 +358,58 @@ class VGGStyleDiscriminator(nn.Module):
         return self.forward_with_features(x)[0]
 
 
+class HighPassInput(nn.Module):
+    """A discriminator that judges only an image's fine detail: ``x - gaussian_blur(x, sigma)``.
+
+    Frequency separation (Fritsche et al. 2019): a super-resolved photo differs from the original
+    by a few grey levels of high-frequency detail, which a discriminator of whole images learns to
+    see slowly, so its gradient is mostly noise and the generator learns to add grain. Given the
+    detail alone, the difference is the whole input; the pixel loss keeps the low frequencies.
+
+    Args:
+        discriminator: the network that judges the detail (any of this package's discriminators).
+        sigma: standard deviation of the Gaussian removed, in output pixels.
+
+    Shape:
+        x: what ``discriminator`` takes; output: what it returns.
+    """
+
+    def __init__(self, discriminator: nn.Module, sigma: float = 1.0) -> None:
+        super().__init__()
+        if not sigma > 0:
+            raise ValueError(f"the high-pass sigma must be positive, got {sigma}")
+        self.discriminator = discriminator
+        self.sigma = float(sigma)
+        self.kernel_size = 2 * math.ceil(3 * self.sigma) + 1
+
+    def high_pass(self, x: Tensor) -> Tensor:
+        """``x`` minus its Gaussian blur (reflected borders, so flat borders stay flat), in float32.
+
+        The detail is a few grey levels; a bfloat16 blur of values near 1 rounds by about one
+        level, so autocast is turned off here (the discriminator itself may run in bfloat16).
+        """
+        from kornia.filters import gaussian_blur2d
+
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            return x - gaussian_blur2d(x, self.kernel_size, (self.sigma, self.sigma), border_type="reflect")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.discriminator(self.high_pass(x))
+
+
 def logits_and_features(discriminator: nn.Module, x: Tensor) -> tuple[Tensor, list[Tensor]]:
     """A discriminator's logits and its intermediate activations (for feature matching).
 
     Works for :class:`VGGStyleDiscriminator` and for the shared single-scale
     :class:`~translate.networks.PatchDiscriminator` / ``PixelDiscriminator`` (a ``body``
-    sequence: the output of each LeakyReLU is a feature).
+    sequence: the output of each LeakyReLU is a feature), each also inside :class:`HighPassInput`.
 
     Raises:
         TypeError: a discriminator whose features this function cannot reach (e.g. multi-scale).
     """
+    if isinstance(discriminator, HighPassInput):
+        x, discriminator = discriminator.high_pass(x), discriminator.discriminator
     if isinstance(discriminator, VGGStyleDiscriminator):
         return discriminator.forward_with_features(x)
     body = getattr(discriminator, "body", None)

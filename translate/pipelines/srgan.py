@@ -40,6 +40,7 @@ from translate.networks import DiscriminatorConfig, build_discriminator
 from translate.networks.sr import (
     RRDB_SCALES,
     SR_SCALES,
+    HighPassInput,
     RRDBGenerator,
     SRNorm,
     SRResNetGenerator,
@@ -76,6 +77,11 @@ class SRDiscriminatorConfig:
     n_layers: int = option(3, "patch: stride-2 layers (3 = 70×70 patches)")
     norm: Literal["batch", "instance", "none"] = option("batch", "discriminator normalisation (SRGAN: batch)")
     spectral_norm: bool = option(False, "spectral normalisation on every discriminator layer")
+    high_pass_sigma: float = option(
+        0.0,
+        "judge only fine detail: the image minus its Gaussian blur of this sigma (output pixels; "
+        "frequency separation, Fritsche et al. 2019); 0 = the whole image",
+    )
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,11 @@ class SROptimConfig(OptimConfig):
     lr_g: float = option(1e-4, "generator learning rate (Adam)")
     lr_d: float = option(1e-4, "discriminator learning rate (Adam)")
     beta1: float = option(0.9, "Adam beta1")
+    discriminator_warmup: int = option(
+        0,
+        "gan phase: the run's first N steps train the discriminator alone, the generator frozen, so its "
+        "first gradients come from a discriminator that already tells real from generated (BasicSR's net_d_init_iters)",
+    )
 
 
 @dataclass(frozen=True)
@@ -155,13 +166,16 @@ def build_sr_generator(config: SRGeneratorConfig, channels: int, scale: int) -> 
 
 
 def build_sr_discriminator(config: SRDiscriminatorConfig, channels: int, image_size: int) -> nn.Module:
-    """SRGAN's VGG-style classifier for ``image_size`` crops, or the shared PatchGAN."""
+    """SRGAN's VGG-style classifier for ``image_size`` crops, or the shared PatchGAN; either judges
+    only the images' fine detail when ``high_pass_sigma`` is set (:class:`HighPassInput`)."""
     if config.kind == "vgg":
-        return VGGStyleDiscriminator(channels, config.ndf, image_size, config.norm, config.spectral_norm)
-    patch = DiscriminatorConfig(
-        kind="patch", ndf=config.ndf, n_layers=config.n_layers, norm=config.norm, spectral_norm=config.spectral_norm
-    )
-    return build_discriminator(patch, channels)
+        discriminator = VGGStyleDiscriminator(channels, config.ndf, image_size, config.norm, config.spectral_norm)
+    else:
+        patch = DiscriminatorConfig(
+            kind="patch", ndf=config.ndf, n_layers=config.n_layers, norm=config.norm, spectral_norm=config.spectral_norm
+        )
+        discriminator = build_discriminator(patch, channels)
+    return HighPassInput(discriminator, config.high_pass_sigma) if config.high_pass_sigma else discriminator
 
 
 def _check_config(config: SRGANConfig) -> None:
@@ -198,6 +212,11 @@ def _check_config(config: SRGANConfig) -> None:
             f"data.image_size: the vgg discriminator needs a multiple of 16, got {size} "
             "(or set discriminator.kind=patch)"
         )
+    sigma, warmup = config.discriminator.high_pass_sigma, config.optim.discriminator_warmup
+    if sigma < 0:
+        raise ConfigError(f"discriminator.high_pass_sigma: must be 0 (off) or positive, got {sigma}")
+    if warmup < 0:
+        raise ConfigError(f"optim.discriminator_warmup: must be 0 or more steps, got {warmup}")
     # The gradient penalty is per sample; batch norm would mix the samples it is taken over.
     if config.phase == "gan" and config.loss.gan == "wgan" and config.discriminator.norm == "batch":
         raise ConfigError(
@@ -311,7 +330,8 @@ class SRGAN(Pipeline):
         set_lr(self.optimizer_g, cfg.optim.lr_g * factor)
         self.generator.train()
         low, high = self._inputs_and_targets(batch)
-        with self.autocast():
+        warming_up = self.discriminator is not None and step < cfg.optim.discriminator_warmup
+        with self.autocast(), torch.set_grad_enabled(not warming_up):
             fake = self.generator(low)  # [N, C, H * scale, W * scale]
         if self.discriminator is None:
             loss = reconstruction_loss(cfg.loss.pixel, fake, high)
@@ -320,7 +340,7 @@ class SRGAN(Pipeline):
             self.optimizer_g.step()
             return {"g_" + cfg.loss.pixel: loss.item()}
         set_lr(self.optimizer_d, cfg.optim.lr_d * factor)
-        return self._adversarial_step(low, high, fake)
+        return self._adversarial_step(low, high, fake, train_generator=not warming_up)
 
     def _adversarial_losses(self, real: Any, fake: Any, for_generator: bool) -> Tensor:
         """The configured adversarial loss; both relativistic halves are averaged, as ESRGAN trains,
@@ -331,7 +351,7 @@ class SRGAN(Pipeline):
             return 0.5 * relativistic(real, fake)
         return generator_loss(kind, fake) if for_generator else 0.5 * discriminator_loss(kind, real, fake)
 
-    def _adversarial_step(self, low: Tensor, high: Tensor, fake: Tensor) -> dict[str, float]:
+    def _adversarial_step(self, low: Tensor, high: Tensor, fake: Tensor, train_generator: bool) -> dict[str, float]:
         cfg = self.config.loss
         discriminator = self.discriminator
         assert discriminator is not None
@@ -351,6 +371,8 @@ class SRGAN(Pipeline):
             losses["gp"] = penalty.item()
         loss_d.backward()
         self.optimizer_d.step()
+        if not train_generator:
+            return losses
 
         # Generator: stay close in pixels and features, and fool the discriminator.
         set_requires_grad(discriminator, False)
