@@ -125,7 +125,7 @@ def test_a_high_pass_discriminator_sees_detail_only_and_keeps_its_features_reach
     torch.manual_seed(0)
     config = tiny_config("phase=gan", "discriminator.kind=patch", "discriminator.high_pass_sigma=1.0")
     judge = SRGAN(config).discriminator
-    assert isinstance(judge, HighPassInput) and judge.kernel_size == 7
+    assert isinstance(judge, HighPassInput) and judge.sigma == 1.0
     judge.eval()
     image = shapes_image(32, seed=3)[None]
     # Detail is what separates an image from its blur: a flat image has none, whatever its grey,
@@ -302,6 +302,8 @@ def test_config_errors_name_the_key() -> None:
         SRGAN(tiny_config("phase=gan", "discriminator.high_pass_sigma=-1"))
     with pytest.raises(ConfigError, match="optim.discriminator_warmup: must be 0 or more steps, got -5"):
         SRGAN(tiny_config("phase=gan", "optim.discriminator_warmup=-5"))
+    with pytest.raises(ConfigError, match="loss.pixel_low_pass_sigma: must be 0 .off. or positive, got -2.0"):
+        SRGAN(tiny_config("phase=gan", "loss.pixel_low_pass_sigma=-2"))
 
 
 def test_config_refuses_crops_the_generator_cannot_take_and_wgan_with_batch_norm() -> None:
@@ -388,6 +390,25 @@ def test_gan_phase_step_trains_both_networks(discriminator: tuple[str, str]) -> 
     assert unchanged["generator"] == [] and unchanged["discriminator"] in ([], ["classifier.3.bias"])
     psnr_only = SRGAN(tiny_config())
     assert psnr_only.discriminator is None and set(psnr_only.training_modules()) == {"generator"}
+
+
+def test_a_low_pass_pixel_loss_leaves_fine_detail_to_the_discriminator() -> None:
+    high = torch.stack([shapes_image(32, seed) for seed in range(2)])
+    rows, columns = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    grain = 0.05 * (1 - 2 * ((rows + columns) % 2)).float()  # the finest detail there is: a checkerboard
+    blurred = bicubic_resize(bicubic_resize(high, (8, 8)), (32, 32))  # the detail lost, the colours kept
+    full = SRGAN(tiny_config("phase=gan", "discriminator.kind=patch", "loss.perceptual=none"))
+    split = SRGAN(
+        tiny_config("phase=gan", "discriminator.kind=patch", "loss.perceptual=none", "loss.pixel_low_pass_sigma=1")
+    )
+    assert full.gan_pixel_loss(high + grain, high) > 0.04
+    assert split.gan_pixel_loss(high + grain, high) < 0.002
+    # Colour and shape stay compared: a shifted or blurred image still costs.
+    assert split.gan_pixel_loss(high + 0.05, high) > 0.049
+    assert split.gan_pixel_loss(blurred, high) > 0.3 * full.gan_pixel_loss(blurred, high) > 0
+    fake = (high + grain).requires_grad_(True)
+    split.gan_pixel_loss(fake, high).backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
 
 
 def test_discriminator_warmup_trains_the_discriminator_alone_for_its_first_steps() -> None:

@@ -358,6 +358,20 @@ class VGGStyleDiscriminator(nn.Module):
         return self.forward_with_features(x)[0]
 
 
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """``x`` blurred by a Gaussian of ``sigma`` pixels (reflected borders), in float32.
+
+    Used to split an image into the low frequencies a pixel loss compares and the fine detail a
+    discriminator judges (:class:`HighPassInput`); the two add up to the image. The detail is a
+    few grey levels and a bfloat16 blur of values near 1 rounds by about one, so autocast is off.
+    """
+    from kornia.filters import gaussian_blur2d
+
+    with torch.autocast(x.device.type, enabled=False):
+        x = x.float()
+        return gaussian_blur2d(x, 2 * math.ceil(3 * sigma) + 1, (sigma, sigma), border_type="reflect")
+
+
 class HighPassInput(nn.Module):
     """A discriminator that judges only an image's fine detail: ``x - gaussian_blur(x, sigma)``.
 
@@ -380,19 +394,10 @@ class HighPassInput(nn.Module):
             raise ValueError(f"the high-pass sigma must be positive, got {sigma}")
         self.discriminator = discriminator
         self.sigma = float(sigma)
-        self.kernel_size = 2 * math.ceil(3 * self.sigma) + 1
 
     def high_pass(self, x: Tensor) -> Tensor:
-        """``x`` minus its Gaussian blur (reflected borders, so flat borders stay flat), in float32.
-
-        The detail is a few grey levels; a bfloat16 blur of values near 1 rounds by about one
-        level, so autocast is turned off here (the discriminator itself may run in bfloat16).
-        """
-        from kornia.filters import gaussian_blur2d
-
-        with torch.autocast(x.device.type, enabled=False):
-            x = x.float()
-            return x - gaussian_blur2d(x, self.kernel_size, (self.sigma, self.sigma), border_type="reflect")
+        """``x`` minus its :func:`gaussian_blur`, in float32 (the discriminator may run in bfloat16)."""
+        return x.float() - gaussian_blur(x, self.sigma)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.discriminator(self.high_pass(x))

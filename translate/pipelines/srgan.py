@@ -45,6 +45,7 @@ from translate.networks.sr import (
     SRNorm,
     SRResNetGenerator,
     VGGStyleDiscriminator,
+    gaussian_blur,
     logits_and_features,
 )
 from translate.optim import OptimConfig, lr_factor, make_adam, set_lr, set_requires_grad
@@ -90,6 +91,12 @@ class SRLossConfig:
         "l1", "pixel loss: l1 (EDSR, ESRGAN) or l2 (SRGAN's MSE); the psnr phase's only loss"
     )
     pixel_weight: float = option(1e-2, "gan phase: weight of the pixel loss (ESRGAN 1e-2; SRGAN 0)")
+    pixel_low_pass_sigma: float = option(
+        0.0,
+        "gan phase: compare only the output's and target's Gaussian blurs of this sigma (output pixels), "
+        "leaving finer detail to the adversarial loss (frequency separation, with "
+        "discriminator.high_pass_sigma); 0 = every frequency",
+    )
     perceptual: PerceptualKind = option(
         "vgg",
         "gan phase: vgg (VGG19 features; needs torchvision's weights file), lpips (needs its backbone file), "
@@ -217,6 +224,10 @@ def _check_config(config: SRGANConfig) -> None:
         raise ConfigError(f"discriminator.high_pass_sigma: must be 0 (off) or positive, got {sigma}")
     if warmup < 0:
         raise ConfigError(f"optim.discriminator_warmup: must be 0 or more steps, got {warmup}")
+    if config.loss.pixel_low_pass_sigma < 0:
+        raise ConfigError(
+            f"loss.pixel_low_pass_sigma: must be 0 (off) or positive, got {config.loss.pixel_low_pass_sigma}"
+        )
     # The gradient penalty is per sample; batch norm would mix the samples it is taken over.
     if config.phase == "gan" and config.loss.gan == "wgan" and config.discriminator.norm == "batch":
         raise ConfigError(
@@ -351,6 +362,14 @@ class SRGAN(Pipeline):
             return 0.5 * relativistic(real, fake)
         return generator_loss(kind, fake) if for_generator else 0.5 * discriminator_loss(kind, real, fake)
 
+    def gan_pixel_loss(self, fake: Tensor, high: Tensor) -> Tensor:
+        """The gan phase's pixel loss: on every frequency, or on the Gaussian blurs of both images
+        when ``loss.pixel_low_pass_sigma`` is set (the finer detail is the discriminator's)."""
+        sigma = self.config.loss.pixel_low_pass_sigma
+        if sigma:
+            fake, high = gaussian_blur(fake, sigma), gaussian_blur(high, sigma)
+        return reconstruction_loss(self.config.loss.pixel, fake, high)
+
     def _adversarial_step(self, low: Tensor, high: Tensor, fake: Tensor, train_generator: bool) -> dict[str, float]:
         cfg = self.config.loss
         discriminator = self.discriminator
@@ -383,7 +402,7 @@ class SRGAN(Pipeline):
             with torch.no_grad():  # the relativistic loss and feature matching compare with the reals
                 real_logits, real_features = logits_and_features(discriminator, high)
         loss_gan = self._adversarial_losses(real_logits, fake_logits, for_generator=True)
-        loss_pixel = reconstruction_loss(cfg.pixel, fake, high)
+        loss_pixel = self.gan_pixel_loss(fake, high)
         loss_g = cfg.gan_weight * loss_gan + cfg.pixel_weight * loss_pixel
         losses |= {"g_gan": loss_gan.item(), "g_" + cfg.pixel: loss_pixel.item()}
         if matching:
