@@ -314,15 +314,55 @@ def test_sixteen_bit_colour_follows_exif_orientation_like_eight_bit(tmp_path: Pa
     assert deep.shape == eight.shape and np.array_equal(deep >> 8, eight)
 
 
-def _png(levels: np.ndarray, colour_type: int) -> bytes:
-    """A 16-bit PNG of ``levels`` [H, W, C] (colour type 4: grey + alpha), written by hand."""
+def _png(levels: np.ndarray, colour_type: int, transparent: tuple[int, ...] | None = None) -> bytes:
+    """A 16-bit PNG of ``levels`` [H, W, C] (colour type 0: grey, 2: RGB, 4: grey + alpha), written
+    by hand, with ``transparent`` as its one transparent level or colour (a tRNS chunk)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     height, width = levels.shape[:2]
     rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in levels)
     header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    trns = b"" if transparent is None else chunk(b"tRNS", struct.pack(f">{len(transparent)}H", *transparent))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + trns + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("colour_type, channels", [(0, 1), (2, 3)])
+def test_sixteen_bit_png_with_a_transparent_colour_keeps_depth_and_transparency(
+    tmp_path: Path, colour_type: int, channels: int
+) -> None:
+    levels = RNG.integers(0, 65536, (4, 6, channels), dtype=np.uint16)
+    key = tuple(int(v) for v in levels[0, 0])
+    levels[2, 3] = key
+    levels[1, 1] = key
+    levels[1, 1, -1] ^= 1  # differs from the transparent colour in the low byte only: stays opaque
+    path = tmp_path / "keyed.png"
+    path.write_bytes(_png(levels, colour_type, key))
+    data = load_image(path, channels=3)
+    assert data.bit_depth == 16
+    expected_colour = np.repeat(levels, 3, axis=-1) if channels == 1 else levels
+    assert np.array_equal(np.round(data.pixels.numpy() * 65535).astype(np.uint16), expected_colour.transpose(2, 0, 1))
+    transparent = np.all(levels == np.array(key, dtype=np.uint16), axis=-1)
+    assert data.alpha is not None and np.array_equal(data.alpha[0].numpy(), (~transparent).astype(np.float32))
+    assert data.alpha[0, 1, 1] == 1 and data.alpha[0, 2, 3] == 0
+    if channels == 3:  # written back as 16-bit RGBA
+        save_image(data.pixels, tmp_path / "out.png", bit_depth=16, alpha=data.alpha)
+        again = load_image(tmp_path / "out.png", channels=3)
+        assert again.bit_depth == 16 and again.alpha is not None and torch.equal(again.alpha, data.alpha)
+        assert torch.equal(again.pixels, data.pixels)
+
+
+@pytest.mark.parametrize("plain", [False, True])
+@pytest.mark.parametrize("maxval", [65535, 4095])
+def test_deep_ppm_keeps_its_depth(tmp_path: Path, maxval: int, plain: bool) -> None:
+    levels = RNG.integers(0, maxval + 1, (4, 6, 3), dtype=np.uint16)
+    header = f"{'P3' if plain else 'P6'}\n6 4\n{maxval}\n".encode()
+    body = (" ".join(map(str, levels.ravel())) + "\n").encode() if plain else levels.astype(">u2").tobytes()
+    (tmp_path / "deep.ppm").write_bytes(header + body)
+    data = load_image(tmp_path / "deep.ppm")
+    assert data.bit_depth == 16
+    assert np.array_equal(np.round(data.pixels.numpy() * maxval).astype(np.uint16), levels.transpose(2, 0, 1))
 
 
 def test_sixteen_bit_grey_with_alpha_stays_grey(tmp_path: Path) -> None:

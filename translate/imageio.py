@@ -156,8 +156,11 @@ def load_pil(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image
             if limit is not None and width * height > limit:
                 raise _bomb_error(path, width * height, limit)
             raw_modes = [_raw_mode(tile) for tile in image.tile]
-            if image.mode in ("RGB", "RGBA") and any(";16" in raw for raw in raw_modes):
-                image.info[_SIXTEEN_BIT_COLOUR] = (raw_modes[0], image.getexif().get(0x0112, 1))  # EXIF Orientation
+            maxval = _ppm_maxval(image)
+            if image.mode in ("RGB", "RGBA") and (any(";16" in raw for raw in raw_modes) or maxval > 255):
+                image.info[_SIXTEEN_BIT_COLOUR] = (
+                    raw_modes[0], image.getexif().get(0x0112, 1), maxval  # EXIF Orientation
+                )
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -182,6 +185,17 @@ def _raw_mode(tile: object) -> str:
     return raw if isinstance(raw, str) else ""
 
 
+def _ppm_maxval(image: Image.Image) -> int:
+    """A PPM's largest sample value (its header's maxval; above 255 the file has 2 bytes per
+    sample, which Pillow scales to 8 bits), or 0 for other formats."""
+    if image.format != "PPM" or not image.tile:
+        return 0
+    args = getattr(image.tile[0], "args", None)
+    if args is None and isinstance(image.tile[0], tuple) and len(image.tile[0]) > 3:
+        args = image.tile[0][3]
+    return args[1] if isinstance(args, tuple) and len(args) == 2 and isinstance(args[1], int) else 0
+
+
 # EXIF Orientation → the numpy equivalent of the transpose ImageOps.exif_transpose applies.
 _ORIENT = {
     2: lambda a: a[:, ::-1],
@@ -201,28 +215,46 @@ def _sixteen_bit_colour_planes(
     with the bit depth and the file's kind (``"RGB"``, ``"RGBA"``, ``"LA"``).
 
     Pillow's own decoding (``image``, 8 bits, orientation applied) is the check: OpenCV's result,
-    as decoded or turned by the EXIF orientation (OpenCV turns TIFFs itself, not PNGs), must have
-    Pillow's pixels as its high bytes. Anything else (a format OpenCV reads otherwise, a file
+    as decoded or turned by the EXIF orientation (OpenCV turns TIFFs itself, not PNGs), must give
+    Pillow's pixels when reduced to 8 bits as Pillow does. A PPM's samples (maxval above 255) are
+    scaled by its maxval, so a 12-bit PPM is read at its 12 bits. Anything else (a format OpenCV reads otherwise, a file
     changed in between, an OpenCV error) falls back to Pillow's 8-bit planes.
     """
     import cv2  # opencv-python-headless, albumentations' own dependency
 
-    raw_mode, orientation = image.info[_SIXTEEN_BIT_COLOUR]
+    raw_mode, orientation, maxval = image.info[_SIXTEEN_BIT_COLOUR]
     eight_bit = np.asarray(image)
     try:
         values = cv2.imdecode(np.memmap(path, dtype=np.uint8, mode="r"), cv2.IMREAD_UNCHANGED)
     except (cv2.error, OSError, ValueError):
         values = None
     channels = eight_bit.shape[-1]
-    if values is None or values.dtype != np.uint16 or values.ndim != 3 or values.shape[-1] != channels:
+    # An RGB file with one transparent colour (PNG tRNS) comes out of OpenCV with that colour's
+    # pixels transparent in a 4th channel.
+    transparent_colour = channels == 3 and "transparency" in image.info
+    expected = 4 if transparent_colour else channels
+    if values is None or values.dtype != np.uint16 or values.ndim != 3 or values.shape[-1] != expected:
         return (*_planes(image), image.mode)
-    values = cv2.cvtColor(values, cv2.COLOR_BGRA2RGBA if channels == 4 else cv2.COLOR_BGR2RGB)
+    values = cv2.cvtColor(values, cv2.COLOR_BGRA2RGBA if expected == 4 else cv2.COLOR_BGR2RGB)
     candidates = [values] + ([_ORIENT[orientation](values)] if orientation in _ORIENT else [])
-    found = next((c for c in candidates if c.shape == eight_bit.shape and np.array_equal(c >> 8, eight_bit)), None)
+    full_scale = maxval or 65535  # a PPM's samples run to its maxval, which OpenCV keeps
+
+    def pillows_eight_bits(colour: np.ndarray) -> np.ndarray:
+        # Pillow keeps the high byte of 16-bit PNG and TIFF samples and rounds PPM ones to 0-255
+        # (min(255, round(value / maxval * 255)), computed in the same order here).
+        if not maxval:
+            return colour >> 8
+        return np.minimum(np.round(colour.astype(np.float64) / maxval * 255), 255).astype(np.int64)
+
+    found = next(
+        (c for c in candidates
+         if c.shape[:2] == eight_bit.shape[:2] and np.array_equal(pillows_eight_bits(c[..., :channels]), eight_bit)),
+        None,
+    )
     if found is None:
         return (*_planes(image), image.mode)
-    found = found.astype(np.float32) / 65535
-    alpha = found[..., 3] if channels == 4 else None
+    found = np.clip(found.astype(np.float32) / full_scale, 0, 1)
+    alpha = found[..., 3] if expected == 4 else None
     if raw_mode.startswith("LA;"):  # grey with alpha, which Pillow opens as RGBA
         return found[..., :1], alpha, 16, "LA"
     return found[..., :3], alpha, 16, image.mode
@@ -236,8 +268,11 @@ def is_greyscale_mode(mode: str) -> bool:
 def _planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Colour ``[H, W, 1 or 3]`` and alpha ``[H, W]`` (or None) as float32 in [0, 1], and the bit depth."""
     if image.mode in _SIXTEEN_BIT_MODES:
-        values = np.asarray(image).astype(np.float32)
-        return np.clip(values / 65535, 0, 1)[..., None], None, 16
+        levels = np.asarray(image)
+        # A 16-bit grey PNG with one transparent level (tRNS): that level, exactly, is transparent.
+        transparent = image.info.get("transparency")
+        alpha = (levels != transparent).astype(np.float32) if isinstance(transparent, int) else None
+        return np.clip(levels.astype(np.float32) / 65535, 0, 1)[..., None], alpha, 16
     if image.mode == "F":
         values = np.nan_to_num(np.asarray(image, dtype=np.float32))
         if values.size and values.max() > 1:
