@@ -135,6 +135,26 @@ def test_timing_the_runtime_choices_leaves_no_trace(aligned_folder: Path, tmp_pa
             assert torch.equal(a, b), f"{name}.{key} differs: the timing steps left a trace"
 
 
+def test_runtime_choice_times_the_steady_state_step(
+    aligned_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timing steps run as the last step of the run, not the first, which a pipeline may keep
+    lighter (a discriminator warm-up trains one network of two)."""
+    trainer = _trainer(aligned_folder, tmp_path / "run", steps=7, memory_format="auto")
+    original = trainer.pipeline.training_step
+    seen: list[int] = []
+
+    def recording_step(batch: dict, step: int) -> dict:
+        seen.append(step)
+        return original(batch, step)
+
+    monkeypatch.setattr(trainer.pipeline, "training_step", recording_step)
+    trainer.fit()
+    timing, run = seen[:-7], seen[-7:]
+    assert run == list(range(7))
+    assert timing and set(timing) == {6}
+
+
 def test_best_checkpoint_is_scored_with_the_weights_it_holds(aligned_folder: Path, tmp_path: Path) -> None:
     """With EMA on, best/ holds the EMA weights, so its recorded validation score must be theirs,
     and the live weights must be untouched by validating."""
