@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn import functional as F
 
 from conftest import ROOT, tiny_pix2pix_config
 from translate import cli, load_pipeline
@@ -35,7 +36,7 @@ from translate.networks.sr import (
     VGGStyleDiscriminator,
     logits_and_features,
 )
-from translate.perceptual import LPIPSLoss, PerceptualWeightsError, VGGPerceptualLoss
+from translate.perceptual import BandEnergyLoss, LPIPSLoss, PerceptualWeightsError, VGGPerceptualLoss
 from translate.pipelines import get_pipeline_class
 from translate.pipelines.pix2pix import Pix2Pix
 from translate.pipelines.srgan import SRGAN, SRGANConfig
@@ -452,6 +453,51 @@ def test_gan_phase_step_with_vgg_features_moves_the_generator_and_keeps_vgg_fixe
     vgg = pipeline.perceptual.network.features
     assert torch.equal(vgg[2].weight, state["features.2.weight"]) and vgg[2].weight.grad is None
     # The VGG network is a loss, not part of the checkpoint.
+    assert "perceptual" not in pipeline.training_modules()
+
+
+def _texture(size: int, seed: int) -> torch.Tensor:
+    """Grain of every orientation on a grey ramp: fine detail whose place a ×4 input cannot tell."""
+    generator = torch.Generator().manual_seed(seed)
+    grain = bicubic_resize(torch.rand(1, 1, size // 2, size // 2, generator=generator), (size, size))
+    ramp = torch.linspace(0.3, 0.7, size).view(1, 1, 1, size)
+    return (ramp + 0.3 * (grain - 0.5)).clamp(0, 1).expand(1, 3, size, size).contiguous()
+
+
+def test_band_energy_asks_for_as_much_detail_not_the_same_pixels() -> None:
+    loss = BandEnergyLoss()
+    target = _texture(64, 0)
+    other_grain = _texture(64, 1)  # the same kind of detail, elsewhere: what a good guess looks like
+    blurred = bicubic_resize(bicubic_resize(target, (16, 16)), (64, 64))  # the detail lost
+    assert loss(target, target) < 1e-6
+    # L1 prefers the blur to the other grain; the band energy prefers the grain, by a wide margin.
+    assert F.l1_loss(blurred, target) < F.l1_loss(other_grain, target)
+    assert loss(other_grain, target) < 0.5 * loss(blurred, target)
+    # Direction counts: stripes turned by 90 degrees hold as much detail but cost.
+    columns = torch.arange(64).float()
+    stripes = (0.5 + 0.2 * torch.sin(columns * 1.2)).view(1, 1, 1, 64).expand(1, 3, 64, 64)
+    assert loss(stripes.transpose(2, 3), stripes) > 5 * loss(stripes.roll(3, dims=3), stripes)
+    # Float32 under autocast, gradients to the output only; grey images work too.
+    fake = blurred.clone().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = loss(fake, target)
+    value.backward()
+    assert value.dtype == torch.float32 and fake.grad is not None and fake.grad.abs().sum() > 0
+    assert loss(target[:, :1], target[:, :1]) < 1e-6 and loss(blurred[:, :1], target[:, :1]) > 0
+    with pytest.raises(ValueError, match="scales"):
+        BandEnergyLoss(scales=())
+
+
+def test_gan_phase_step_with_band_energy_needs_no_weights_file() -> None:
+    torch.manual_seed(0)
+    pipeline = SRGAN(tiny_config("phase=gan", "discriminator.kind=patch", "loss.perceptual=band_energy"))
+    pipeline.setup_training(10)
+    high = torch.stack([shapes_image(32, seed) for seed in range(2)])
+    batch = {"a": bicubic_resize(high, (16, 16)), "b": high, "index": torch.arange(2)}
+    before = [p.detach().clone() for p in pipeline.generator.parameters()]
+    losses = pipeline.training_step(batch, 0)
+    assert set(losses) == {"d", "g_gan", "g_l1", "g_band_energy"} and losses["g_band_energy"] > 0
+    assert all(not torch.equal(p, b) for p, b in zip(pipeline.generator.parameters(), before))
     assert "perceptual" not in pipeline.training_modules()
 
 

@@ -1,17 +1,19 @@
-"""Perceptual losses on frozen ImageNet backbones: VGG19 feature distance and LPIPS.
+"""Perceptual losses on frozen ImageNet backbones, VGG19 feature distance and LPIPS, and one that
+needs no trained network: the local energy of oriented band-pass filters (:class:`BandEnergyLoss`).
 
 Nothing is downloaded here. Each backbone's weights are the file torchvision would download,
 looked up where torchvision keeps its downloads (``$TORCH_HOME/hub/checkpoints``, see
 :func:`torch.hub.get_dir`), or a path the user gives (``--set loss.vgg_weights=PATH``), and
 checked and read by :mod:`translate.pretrained`. A missing or unusable file is a
-:class:`PerceptualWeightsError` that names the file, where to get it, and the loss that needs no
-external weights (discriminator feature matching).
+:class:`PerceptualWeightsError` that names the file, where to get it, and the losses that need no
+external weights (discriminator feature matching, band energy).
 
-Both losses take images in [0, 1] and compute the distance in float32.
+All take images in [0, 1] and compute the distance in float32.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -26,7 +28,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # VGG19's convolution widths, "M" a 2×2 max pool: torchvision's layout of ``vgg19().features``.
 _VGG19_PLAN: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
                                       512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
-_ALTERNATIVE = "or choose loss.perceptual=feature_matching, which needs no external weights"
+_ALTERNATIVE = "or choose loss.perceptual=feature_matching or band_energy, which need no external weights"
 
 
 class PerceptualWeightsError(PretrainedWeightsError):
@@ -229,3 +231,53 @@ class LPIPSLoss(_FrozenLoss):
             output, target = output.expand(-1, 3, -1, -1), target.expand(-1, 3, -1, -1)
         distance = self.network(output[:, :3].float(), target[:, :3].float().detach(), normalize=True)
         return distance.mean()
+
+
+class BandEnergyLoss(nn.Module):
+    """How much oriented detail each neighbourhood holds, output against target: a texture
+    statistic that needs no trained network (oriented filter energies, as in the texture models of
+    Heeger & Bergen 1995 and Portilla & Simoncelli 2000).
+
+    The luma of each image is blurred by a Gaussian of each sigma in ``scales`` (output pixels) and
+    differentiated in ``orientations`` directions; each response's local energy, the square root of
+    its mean square under a Gaussian window of ``window`` pixels, is compared with L1. A pixel loss
+    asks for the target's detail at exactly its place, which the low-resolution input does not
+    determine, so its best answer is a blur; this one asks only for as much detail, in the same
+    directions, in the same neighbourhood. Unlike a discriminator it is fixed, so what it asks for
+    does not move while the generator learns.
+
+    Shape:
+        output, target: ``[N, C, H, W]`` in [0, 1], C 1 or 3 (or 4: the 4th is ignored); returns a
+        float32 scalar.
+    """
+
+    def __init__(self, scales: tuple[float, ...] = (1.0, 2.0), window: float = 4.0, orientations: int = 4) -> None:
+        super().__init__()
+        if not scales or min(scales) <= 0 or window <= 0 or orientations < 1:
+            raise ValueError(
+                f"scales must be positive and non-empty, window positive, orientations at least 1; "
+                f"got {scales}, {window}, {orientations}"
+            )
+        self.scales, self.window = tuple(scales), window
+        angles = torch.arange(orientations, dtype=torch.float32) * (math.pi / orientations)
+        self.register_buffer("directions", torch.stack([angles.cos(), angles.sin()], dim=1), persistent=False)
+        self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1), persistent=False)
+
+    def energies(self, images: Tensor) -> Tensor:
+        """``[N, len(scales) · orientations, H, W]``: the local energy of each band."""
+        from kornia.filters import spatial_gradient
+
+        from translate.networks.sr import gaussian_blur
+
+        with torch.autocast(images.device.type, enabled=False):
+            images = images.float()
+            grey = images[:, :1] if images.shape[1] == 1 else (images[:, :3] * self.luma).sum(1, keepdim=True)
+            bands = []
+            for sigma in self.scales:
+                gradient = spatial_gradient(gaussian_blur(grey, sigma), mode="diff")[:, 0]  # [N, 2, H, W]
+                bands.append(torch.einsum("nchw,oc->nohw", gradient, self.directions))
+            responses = torch.cat(bands, dim=1)
+            return (gaussian_blur(responses.square(), self.window) + 1e-6).sqrt()
+
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:
+        return F.l1_loss(self.energies(output), self.energies(target.detach()))

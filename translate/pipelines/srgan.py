@@ -53,7 +53,7 @@ from translate.perceptual import VGG19_LAYERS
 from translate.pipelines.base import Pipeline
 
 SRAdversarialKind = Literal["relativistic", "vanilla", "lsgan", "hinge", "wgan"]
-PerceptualKind = Literal["vgg", "lpips", "feature_matching", "none"]
+PerceptualKind = Literal["vgg", "lpips", "feature_matching", "band_energy", "none"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ class SRLossConfig:
     perceptual: PerceptualKind = option(
         "vgg",
         "gan phase: vgg (VGG19 features; needs torchvision's weights file), lpips (needs its backbone file), "
-        "feature_matching (the discriminator's own features; no external weights) or none",
+        "feature_matching (the discriminator's own features; no external weights), band_energy (the local "
+        "energy of oriented band-pass filters of the luma; no weights) or none",
     )
     perceptual_weight: float = option(
         1.0, "gan phase: weight of the perceptual loss (ESRGAN 1 with conv5_4 and L1; SRGAN 0.006 with relu5_4 and L2)"
@@ -300,7 +301,7 @@ class SRGAN(Pipeline):
         return HighResolutionDataset(root, self.config.scale, self.config.data, train=train)
 
     def _build_perceptual(self) -> nn.Module | None:
-        """The frozen perceptual network the loss config asks for (None for feature matching or none).
+        """The fixed perceptual loss the config asks for (None for feature matching or none).
 
         Raises:
             PerceptualWeightsError: its weights file is missing; the message names it.
@@ -308,8 +309,10 @@ class SRGAN(Pipeline):
         loss = self.config.loss
         if self.config.phase != "gan" or loss.perceptual_weight == 0 or loss.perceptual in ("feature_matching", "none"):
             return None
-        from translate.perceptual import LPIPSLoss, VGGPerceptualLoss
+        from translate.perceptual import BandEnergyLoss, LPIPSLoss, VGGPerceptualLoss
 
+        if loss.perceptual == "band_energy":
+            return BandEnergyLoss()
         if loss.perceptual == "vgg":
             return VGGPerceptualLoss(loss.vgg_layer, loss.vgg_weights, loss.vgg_criterion)
         return LPIPSLoss(loss.lpips_net, loss.lpips_backbone_weights)
