@@ -127,3 +127,10 @@ train photo-x4-srgan srgan "${COMMON[@]}" --steps 3000 --init runs/photo-x4-srre
 # and FID 77.4 / 90.1 at steps 1k / 2k, worse than bicubic's FID by step 2k. Its live generator
 # drew periodic ×4 patterns and then embossed streaks (README, SRGAN section), which the EMA
 # weights average into blur. Nothing more of this experiment is queued.
+
+# The same gan phase with a fixed texture loss beside the adversarial one (photo800-x4-srgan-band:
+# --steps 2000 --set loss.perceptual=band_energy --set loss.perceptual_weight=10
+# --set loss.gan_weight=1e-3, SRGAN's, rather than ESRGAN's 5e-3; 2,000 steps, 48 min with its scoring pauses) scored
+# PSNR-Y 36.24 / 36.21 / 36.10 / 35.85 and FID 63.9 / 64.3 / 68.1 / 73.8 at steps 500 / 1k / 1.5k / 2k:
+# level with the SRResNet's 64.5 for 1,000 steps, then worse, while its EMA weights grew sharper
+# than the SRResNet's (README, SRGAN section). Not queued either.
