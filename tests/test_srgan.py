@@ -436,6 +436,17 @@ def test_discriminator_warmup_trains_the_discriminator_alone_for_its_first_steps
     assert moved(pipeline.generator, generator)
 
 
+def _gan_step_moving_every_generator_weight(pipeline: SRGAN) -> dict[str, float]:
+    """One gan-phase step on two 32-px crops; checks every generator weight moved; the losses."""
+    pipeline.setup_training(10)
+    high = torch.stack([shapes_image(32, seed) for seed in range(2)])
+    batch = {"a": bicubic_resize(high, (16, 16)), "b": high, "index": torch.arange(2)}
+    before = [p.detach().clone() for p in pipeline.generator.parameters()]
+    losses = pipeline.training_step(batch, 0)
+    assert all(not torch.equal(p, b) for p, b in zip(pipeline.generator.parameters(), before))
+    return losses
+
+
 def test_gan_phase_step_with_vgg_features_moves_the_generator_and_keeps_vgg_fixed(tmp_path: Path) -> None:
     """The perceptual network's branch of the step (not feature matching): VGG19 features from a given file."""
     torch.manual_seed(0)
@@ -443,13 +454,8 @@ def test_gan_phase_step_with_vgg_features_moves_the_generator_and_keeps_vgg_fixe
     pipeline = SRGAN(
         tiny_config("phase=gan", "loss.perceptual=vgg", "loss.vgg_layer=relu1_2", f"loss.vgg_weights={tmp_path / 'vgg.pth'}")
     )
-    pipeline.setup_training(10)
-    high = torch.stack([shapes_image(32, seed) for seed in range(2)])
-    batch = {"a": bicubic_resize(high, (16, 16)), "b": high, "index": torch.arange(2)}
-    before = [p.detach().clone() for p in pipeline.generator.parameters()]
-    losses = pipeline.training_step(batch, 0)
+    losses = _gan_step_moving_every_generator_weight(pipeline)
     assert set(losses) == {"d", "g_gan", "g_l1", "g_vgg"} and losses["g_vgg"] > 0
-    assert all(not torch.equal(p, b) for p, b in zip(pipeline.generator.parameters(), before))
     vgg = pipeline.perceptual.network.features
     assert torch.equal(vgg[2].weight, state["features.2.weight"]) and vgg[2].weight.grad is None
     # The VGG network is a loss, not part of the checkpoint.
@@ -491,13 +497,8 @@ def test_band_energy_asks_for_as_much_detail_not_the_same_pixels() -> None:
 def test_gan_phase_step_with_band_energy_needs_no_weights_file() -> None:
     torch.manual_seed(0)
     pipeline = SRGAN(tiny_config("phase=gan", "discriminator.kind=patch", "loss.perceptual=band_energy"))
-    pipeline.setup_training(10)
-    high = torch.stack([shapes_image(32, seed) for seed in range(2)])
-    batch = {"a": bicubic_resize(high, (16, 16)), "b": high, "index": torch.arange(2)}
-    before = [p.detach().clone() for p in pipeline.generator.parameters()]
-    losses = pipeline.training_step(batch, 0)
+    losses = _gan_step_moving_every_generator_weight(pipeline)
     assert set(losses) == {"d", "g_gan", "g_l1", "g_band_energy"} and losses["g_band_energy"] > 0
-    assert all(not torch.equal(p, b) for p, b in zip(pipeline.generator.parameters(), before))
     assert "perceptual" not in pipeline.training_modules()
 
 
