@@ -132,6 +132,22 @@ def test_shipped_names_resolve_and_list(tmp_path: Path) -> None:
     assert (tmp_path / "y.png").is_file()
 
 
+
+def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    """`translate checkpoints | head -0`: the pipe's reader is gone before anything is written.
+    The command stops with the shell's SIGPIPE status and no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "translate", "checkpoints"], stdout=write_end, stderr=subprocess.PIPE,
+            text=True, cwd=ROOT, timeout=300,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git to list the package files")
 def test_shipped_checkpoints_travel_in_a_non_editable_install(tmp_path: Path) -> None:
     source = tmp_path / "src"

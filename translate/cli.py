@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -751,13 +752,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if argv else 2
     command, _ = COMMANDS[argv[0]]
     try:
-        return command(argv[1:])
+        status = command(argv[1:])
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at the interpreter's exit
+        return status
     except _user_errors() as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # Whoever read the output stopped (`translate eval ... | head`): stop quietly, as other
+        # command-line tools do. Files are written atomically, so nothing is left half-written;
+        # stdout goes to devnull so that the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # the shell's status for a process ended by SIGPIPE
 
 
 if __name__ == "__main__":  # pragma: no cover
