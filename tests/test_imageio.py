@@ -372,6 +372,16 @@ def test_sixteen_bit_grey_with_alpha_stays_grey(tmp_path: Path) -> None:
     assert (data.source_mode, data.bit_depth) == ("LA", 16)
     assert torch.equal(data.pixels[0], torch.from_numpy(levels[..., 0].astype(np.float32) / 65535))
     assert data.alpha is not None and torch.equal(data.alpha[0], torch.from_numpy(levels[..., 1].astype(np.float32) / 65535))
+    # Written back as 16-bit grey + alpha, every level exact: read by OpenCV (an independent
+    # decoder, which gives grey + alpha as BGRA) and by load_image.
+    out = tmp_path / "out.png"
+    save_image(data.pixels, out, bit_depth=16, alpha=data.alpha)
+    assert out.read_bytes()[24:26] == bytes([16, 4])  # IHDR: bit depth 16, colour type 4
+    decoded = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert decoded.dtype == np.uint16 and np.array_equal(decoded[..., [0, 3]], levels)
+    again = load_image(out, channels=1)
+    assert (again.source_mode, again.bit_depth) == ("LA", 16)
+    assert torch.equal(again.pixels, data.pixels) and torch.equal(again.alpha, data.alpha)
 
 
 def test_jpeg_composites_alpha_on_white(tmp_path: Path) -> None:

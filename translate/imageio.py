@@ -16,6 +16,7 @@ import shutil
 import struct
 import tempfile
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -441,7 +442,8 @@ def save_image(
     """Save pixels atomically, in the format named by the suffix.
 
     16-bit is written for PNG and TIFF: grey through Pillow (mode ``"I;16"``), colour (with or
-    without alpha) through OpenCV; grey with alpha and other formats fall back to 8 bits. Formats without alpha
+    without alpha) through OpenCV, grey with alpha in PNG by our own encoder; grey with alpha in
+    TIFF and other formats fall back to 8 bits. Formats without alpha
     (JPEG, BMP, PPM/PGM) get the image composited on white.
 
     Args:
@@ -471,6 +473,9 @@ def save_image(
     if bit_depth == 16 and image_format in _SIXTEEN_BIT_FORMATS and pixels.shape[0] >= 3:
         _save_sixteen_bit_colour(pixels, alpha, path)
         return
+    if bit_depth == 16 and image_format == "PNG" and pixels.shape[0] == 1 and alpha is not None:
+        _save_sixteen_bit_grey_alpha_png(_with_alpha(pixels, alpha), path)
+        return
     image = to_pil(pixels, bit_depth if image_format in _SIXTEEN_BIT_FORMATS else 8, alpha)
     options = {"quality": quality} if image_format in _LOSSY_FORMATS else {}
     with atomic_write(path) as temporary:
@@ -492,6 +497,27 @@ def _save_sixteen_bit_colour(pixels: torch.Tensor, alpha: torch.Tensor | None, p
         raise ValueError(f"{path}: OpenCV could not encode a 16-bit {path.suffix} image")
     with atomic_write(path) as temporary:
         temporary.write_bytes(encoded.data)
+
+
+def _save_sixteen_bit_grey_alpha_png(grey_alpha: torch.Tensor, path: Path) -> None:
+    """Grey with alpha in 16 bits per channel (PNG colour type 4), encoded here: neither Pillow
+    (no 16-bit LA mode) nor OpenCV (1, 3 or 4 channels only) writes it. Each row uses PNG's
+    "up" filter (the difference from the row above), which compresses smooth images well."""
+    _, height, width = grey_alpha.shape
+    levels = np.ascontiguousarray(grey_alpha.mul(65535).round_().to(torch.int32).permute(1, 2, 0).numpy(), dtype=">u2")
+    rows = levels.view(np.uint8).reshape(height, width * 4)
+    filtered = rows.copy()
+    filtered[1:] -= rows[:-1]  # modulo 256, as the filter is defined
+    scanlines = np.concatenate([np.full((height, 1), 2, dtype=np.uint8), filtered], axis=1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0)  # depth 16, grey + alpha
+    encoded = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+               + chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)) + chunk(b"IEND", b""))
+    with atomic_write(path) as temporary:
+        temporary.write_bytes(encoded)
 
 
 @contextmanager
