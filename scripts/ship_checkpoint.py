@@ -231,6 +231,11 @@ def below_bar_section(misses: list[dict], below_bar: str | None) -> str:
             f"{below_bar.strip()}\n\n")
 
 
+def notes_section(notes: str | None) -> str:
+    """The model card's Notes section (``--notes``): findings the tables cannot show ("" without)."""
+    return f"## Notes\n\n{notes.strip()}\n\n" if notes and notes.strip() else ""
+
+
 def bar_line_note(misses: list[dict]) -> str:
     """Appended to an Evaluation section's statement of the bar when the model misses part of it."""
     return " (missed in part: see Below the shipping bar)" if misses else ""
@@ -243,7 +248,8 @@ def shipped_entries(info: CheckpointInfo, args: argparse.Namespace) -> dict:
     extra["description"] = args.description or extra.get("description", "")
     if not extra["description"]:
         raise SystemExit(f"{args.run / 'final'}: the run has no description; pass --description TEXT (the model card's summary)")
-    extra["shipped"] = {"name": args.name, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+    extra["shipped"] = {"name": args.name, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+                        "lineage": lineage(info)}
     return extra
 
 
@@ -262,16 +268,24 @@ def training_summary(run: Path) -> dict[str, float]:
 def lineage(info: CheckpointInfo) -> list[dict]:
     """The runs a checkpoint was fine-tuned from, oldest first, then its own: each with its path,
     steps and (where its run's log.csv is found) hours, so a card counts all the training behind a
-    model and not only its last run. The chain ends where ``initialised_from`` does, or at a
-    checkpoint that cannot be read (named, with steps and hours unknown)."""
+    model and not only its last run. A shipped checkpoint on the way carries its own chain
+    (``shipped.lineage``, recorded when it shipped), which outlives its runs: the walk takes it
+    from there. Otherwise the chain ends where ``initialised_from`` does, or at a checkpoint that
+    cannot be read (named, with steps and hours unknown)."""
     links: list[dict] = []
     seen: set[Path] = set()
     found: CheckpointInfo | None = info
     while found is not None and found.path.resolve() not in seen:  # a loop of copies counts each once
         seen.add(found.path.resolve())
+        shipped = found.raw.get("shipped", {})
+        if found is not info and shipped.get("lineage"):
+            recorded = [dict(link) for link in shipped["lineage"]]
+            recorded[-1]["shipped_as"] = shipped.get("name")
+            links.extend(recorded[::-1])
+            break
         run = found.path.parent if found.path.name == "final" else found.path
-        hours = training_summary(run)["hours"] if (run / "log.csv").is_file() else None
-        links.append({"path": str(found.path), "steps": found.raw.get("training", {}).get("step"), "hours": hours})
+        hours = round(training_summary(run)["hours"], 3) if (run / "log.csv").is_file() else None
+        links.append({"path": _shown(found.path), "steps": found.raw.get("training", {}).get("step"), "hours": hours})
         parent, found = found.raw.get("initialised_from"), None
         if parent:
             try:
@@ -279,6 +293,15 @@ def lineage(info: CheckpointInfo) -> list[dict]:
             except CheckpointError:
                 links.append({"path": str(parent), "steps": None, "hours": None})
     return links[::-1]
+
+
+def _shown(path: Path) -> str:
+    """A path as a card shows it: relative to the repository when inside it, so no machine's
+    checkout folder is written into a shipped card."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def lineage_line(links: list[dict]) -> str:
@@ -289,7 +312,8 @@ def lineage_line(links: list[dict]) -> str:
     def described(link: dict) -> str:
         steps = f"{link['steps']:,} steps" if link["steps"] is not None else "steps unknown"
         hours = f", {link['hours']:.2f} h" if link["hours"] is not None else ""
-        return f"`{link['path']}` ({steps}{hours})"
+        shipped = f"; shipped as `{link['shipped_as']}`" if link.get("shipped_as") else ""
+        return f"`{link['path']}` ({steps}{hours}{shipped})"
     chain = " → ".join(described(link) for link in links)
     totals = []
     if all(link["steps"] is not None for link in links):
@@ -554,6 +578,8 @@ def main() -> int:
         help="ship a model that misses its shipping bar after real effort; REASON (what was tried, why it "
              "still serves users) and each miss with its figures head the model card",
     )
+    parser.add_argument("--notes", help="a paragraph (markdown) for the card's Notes section, before Limits: what "
+                        "the tables cannot show, e.g. how close a comparison is to the noise")
     parser.add_argument(
         "--compare", action="append", default=[], metavar="LABEL=CHECKPOINT",
         help="also evaluate this checkpoint on the same held-out data, as a row of the model card's table",
@@ -675,7 +701,7 @@ bundled in `examples/{args.name}/` for `make demo` and the tests.
   last {100 * config["optim"]["decay_fraction"]:.0f}%), EMA {settings.get("ema_decay")} of the generator weights (shipped).
 - {summary["hours"]:.2f} hours on a 2-core CPU in {training.get("precision")} ({"channels_last" if training.get("channels_last") else "contiguous"}),
   {summary["images_per_s"]:.1f} images/s.
-{lineage_line(lineage(info))}- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst held-out image) of the fp32 weights.
+{lineage_line(extra["shipped"]["lineage"])}- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst held-out image) of the fp32 weights.
 
 Reproduce:
 
@@ -694,7 +720,7 @@ noisy: compare rows, and read KID with its spread). {baselines_note(info.pipelin
 On the {examples_report.images} bundled examples the model's L1 is {examples_report.rows[MODEL_ROW]["l1"]:.4f}
 (`tests/test_shipped.py` checks a fresh load reproduces it within 2%).
 
-## Limits
+{notes_section(args.notes)}## Limits
 
 {limits_line(config, pipe, args.limits)}
 {pipeline_limits(info.pipeline, config)}"""
@@ -958,7 +984,7 @@ def ship_by_class(args: argparse.Namespace, destination: Path, examples: Path) -
   generator weights (shipped).
 - {summary["hours"]:.2f} hours on a 2-core CPU in {training.get("precision")} ({"channels_last" if training.get("channels_last") else "contiguous"}),
   {summary["images_per_s"]:.1f} images/s.
-{lineage_line(lineage(info))}- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst check) of the fp32 weights.
+{lineage_line(extra["shipped"]["lineage"])}- Weights: fp16 safetensors, {size_mb:.1f} MB; outputs within {agreement:.1f} dB PSNR (worst check) of the fp32 weights.
 
 Reproduce:
 

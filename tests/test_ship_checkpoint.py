@@ -74,6 +74,11 @@ def test_the_misses_head_the_card() -> None:
     assert ship_script.below_bar_section([], None) == "" and ship_script.bar_line_note([]) == ""
 
 
+def test_notes_make_their_own_section_only_when_given() -> None:
+    assert ship_script.notes_section("  FID level with the SRResNet's.\n") == "## Notes\n\nFID level with the SRResNet's.\n\n"
+    assert ship_script.notes_section(None) == "" and ship_script.notes_section(" ") == ""
+
+
 def test_a_card_without_a_summary_is_refused(tmp_path: Path) -> None:
     run = tmp_path / "run"
     save_checkpoint(Pix2Pix(tiny_pix2pix_config()), run / "final")
@@ -197,3 +202,18 @@ def test_a_fine_tuned_card_counts_every_run_behind_the_model(tmp_path: Path) -> 
     assert f"`{tmp_path / 'gone'}` (steps unknown)" in line and "in all" not in line
     # A model trained from scratch has no such line.
     assert ship_script.lineage_line(ship_script.lineage(read_checkpoint(first))) == ""
+
+    # A shipped parent carries the chain behind it (recorded when it shipped), so the chain
+    # outlives the parent's runs; the walk stops there and names what it shipped as.
+    recorded = [{"path": "runs/a/final", "steps": 4000, "hours": 0.84}, {"path": "runs/b/final", "steps": 4000, "hours": 0.78}]
+    shipped = save_checkpoint(SRGAN(tiny), tmp_path / "checkpoints" / "tiny-sr", extra={
+        "training": {"step": 4000}, "initialised_from": "runs/a/final",
+        "shipped": {"name": "tiny-sr", "lineage": recorded}})
+    child = save_checkpoint(SRGAN(tiny), tmp_path / "child" / "final",
+                            extra={"training": {"step": 1000}, "initialised_from": str(shipped)})
+    _log(child.parent, [0, 360])
+    links = ship_script.lineage(read_checkpoint(child))
+    assert [link["path"] for link in links] == ["runs/a/final", "runs/b/final", str(child)]
+    line = ship_script.lineage_line(links)
+    assert "`runs/b/final` (4,000 steps, 0.78 h; shipped as `tiny-sr`) → " in line
+    assert line.endswith("; 9,000 steps and 1.72 hours in all.\n")
