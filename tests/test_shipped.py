@@ -30,6 +30,7 @@ EXPECTED = {
     "emoji-styles-cbn",
     "horse2zebra-cyclegan",
     "photo-x4-srresnet",
+    "photo-x4-srgan",
 }
 
 
