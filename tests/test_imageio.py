@@ -357,8 +357,9 @@ def test_sixteen_bit_png_with_a_transparent_colour_keeps_depth_and_transparency(
 @pytest.mark.parametrize("maxval", [65535, 4095])
 def test_deep_ppm_keeps_its_depth(tmp_path: Path, maxval: int, plain: bool) -> None:
     levels = RNG.integers(0, maxval + 1, (4, 6, 3), dtype=np.uint16)
-    header = f"{'P3' if plain else 'P6'}\n6 4\n{maxval}\n".encode()
-    body = (" ".join(map(str, levels.ravel())) + "\n").encode() if plain else levels.astype(">u2").tobytes()
+    header = f"{'P3' if plain else 'P6'}\n# a comment\n6 4\n{maxval}\n".encode()
+    # A plain file's last sample with no whitespace after it, which OpenCV refuses to decode.
+    body = " ".join(map(str, levels.ravel())).encode() if plain else levels.astype(">u2").tobytes()
     (tmp_path / "deep.ppm").write_bytes(header + body)
     data = load_image(tmp_path / "deep.ppm")
     assert data.bit_depth == 16

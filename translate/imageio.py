@@ -197,6 +197,40 @@ def _ppm_maxval(image: Image.Image) -> int:
     return args[1] if isinstance(args, tuple) and len(args) == 2 and isinstance(args[1], int) else 0
 
 
+_PPM_FIELD = re.compile(rb"(?:\s|#[^\n\r]*)*([^\s#]+)")  # one header field, after whitespace and comments
+
+
+def _deep_ppm_samples(data: bytes) -> np.ndarray | None:
+    """The RGB samples ``[H, W, 3]`` (uint16, 0 to maxval) of a PPM with maxval above 255, binary
+    (P6: two bytes per sample, big-endian) or plain (P3: decimal text), or None when the file is
+    not one. The header's fields are separated by whitespace, and by comments from ``#`` to the
+    end of a line."""
+    fields: list[bytes] = []
+    position = 0
+    while len(fields) < 4:
+        match = _PPM_FIELD.match(data, position)
+        if match is None:
+            return None
+        fields.append(match.group(1))
+        position = match.end()
+    magic, width, height, maxval = fields
+    if magic not in (b"P3", b"P6") or not (width.isdigit() and height.isdigit() and maxval.isdigit()):
+        return None
+    shape, count = (int(height), int(width), 3), int(height) * int(width) * 3
+    if not 255 < int(maxval) < 65536:
+        return None
+    if magic == b"P6":  # exactly one whitespace byte between the header and the samples
+        if len(data) < position + 1 + 2 * count:
+            return None
+        samples = np.frombuffer(data, dtype=">u2", count=count, offset=position + 1)
+    else:
+        text = re.sub(rb"#[^\n\r]*", b" ", data[position:]).split()[:count]
+        if len(text) < count or not all(value.isdigit() for value in text):
+            return None
+        samples = np.array(text, dtype=np.int64)
+    return samples.astype(np.uint16).reshape(shape)
+
+
 # EXIF Orientation → the numpy equivalent of the transpose ImageOps.exif_transpose applies.
 _ORIENT = {
     2: lambda a: a[:, ::-1],
@@ -212,8 +246,9 @@ _ORIENT = {
 def _sixteen_bit_colour_planes(
     path: str | os.PathLike, image: Image.Image
 ) -> tuple[np.ndarray, np.ndarray | None, int, str]:
-    """A 16-bit colour (or grey + alpha) file's colour and alpha decoded by OpenCV at full depth,
-    with the bit depth and the file's kind (``"RGB"``, ``"RGBA"``, ``"LA"``).
+    """A 16-bit colour (or grey + alpha) file's colour and alpha decoded at full depth (by OpenCV;
+    a deep PPM by :func:`_deep_ppm_samples`), with the bit depth and the file's kind (``"RGB"``,
+    ``"RGBA"``, ``"LA"``).
 
     Pillow's own decoding (``image``, 8 bits, orientation applied) is the check: OpenCV's result,
     as decoded or turned by the EXIF orientation (OpenCV turns TIFFs itself, not PNGs), must give
@@ -226,7 +261,12 @@ def _sixteen_bit_colour_planes(
     raw_mode, orientation, maxval = image.info[_SIXTEEN_BIT_COLOUR]
     eight_bit = np.asarray(image)
     try:
-        values = cv2.imdecode(np.memmap(path, dtype=np.uint8, mode="r"), cv2.IMREAD_UNCHANGED)
+        if maxval:  # a deep PPM: read here (OpenCV refuses a plain one without a final whitespace)
+            values = _deep_ppm_samples(Path(path).read_bytes())
+        else:
+            values = cv2.imdecode(np.memmap(path, dtype=np.uint8, mode="r"), cv2.IMREAD_UNCHANGED)
+            if values is not None and values.ndim == 3:
+                values = cv2.cvtColor(values, cv2.COLOR_BGRA2RGBA if values.shape[-1] == 4 else cv2.COLOR_BGR2RGB)
     except (cv2.error, OSError, ValueError):
         values = None
     channels = eight_bit.shape[-1]
@@ -236,7 +276,6 @@ def _sixteen_bit_colour_planes(
     expected = 4 if transparent_colour else channels
     if values is None or values.dtype != np.uint16 or values.ndim != 3 or values.shape[-1] != expected:
         return (*_planes(image), image.mode)
-    values = cv2.cvtColor(values, cv2.COLOR_BGRA2RGBA if expected == 4 else cv2.COLOR_BGR2RGB)
     candidates = [values] + ([_ORIENT[orientation](values)] if orientation in _ORIENT else [])
     full_scale = maxval or 65535  # a PPM's samples run to its maxval, which OpenCV keeps
 
