@@ -132,7 +132,6 @@ def test_shipped_names_resolve_and_list(tmp_path: Path) -> None:
     assert (tmp_path / "y.png").is_file()
 
 
-
 def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
     """`translate checkpoints | head -0`: the pipe's reader is gone before anything is written.
     The command stops with the shell's SIGPIPE status and no traceback."""
@@ -147,6 +146,7 @@ def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
         os.close(write_end)
     assert result.returncode == 141, result.stderr
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git to list the package files")
 def test_shipped_checkpoints_travel_in_a_non_editable_install(tmp_path: Path) -> None:

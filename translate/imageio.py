@@ -277,7 +277,7 @@ def _sixteen_bit_colour_planes(
     if values is None or values.dtype != np.uint16 or values.ndim != 3 or values.shape[-1] != expected:
         return (*_planes(image), image.mode)
     candidates = [values] + ([_ORIENT[orientation](values)] if orientation in _ORIENT else [])
-    full_scale = maxval or 65535  # a PPM's samples run to its maxval, which OpenCV keeps
+    full_scale = maxval or 65535  # a PPM's samples run to its maxval
 
     def pillows_eight_bits(colour: np.ndarray) -> np.ndarray:
         # Pillow keeps the high byte of 16-bit PNG and TIFF samples and rounds PPM ones to 0-255
